@@ -1,0 +1,234 @@
+"""All SQL of the accounts service."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tessera.accounts.models import (
+    Account,
+    AuthorizationCode,
+    Follow,
+    FollowRequest,
+    OAuthApp,
+    Token,
+)
+from tessera.core.pagination import Page
+
+
+async def account_by_id(session: AsyncSession, account_id: int) -> Account | None:
+    return await session.get(Account, account_id)
+
+
+async def accounts_by_ids(session: AsyncSession, ids: Iterable[int]) -> dict[int, Account]:
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    rows = await session.scalars(select(Account).where(Account.id.in_(wanted)))
+    return {account.id: account for account in rows}
+
+
+async def account_by_username(session: AsyncSession, username: str) -> Account | None:
+    return await session.scalar(select(Account).where(Account.username_key == username.lower()))
+
+
+async def account_by_login(session: AsyncSession, login: str) -> Account | None:
+    """The account whose username or e-mail is `login` (case-insensitive)."""
+    key = login.strip().lower()
+    return await session.scalar(
+        select(Account).where(or_(Account.username_key == key, Account.email == key))
+    )
+
+
+async def email_taken(session: AsyncSession, email: str) -> bool:
+    return (await session.scalar(select(Account.id).where(Account.email == email))) is not None
+
+
+async def count_accounts(session: AsyncSession) -> int:
+    return (await session.scalar(select(func.count()).select_from(Account))) or 0
+
+
+async def search_accounts(
+    session: AsyncSession, query: str, limit: int, offset: int, followed_by: int | None
+) -> Sequence[Account]:
+    """Accounts whose username or display name starts with `query`, exact username first."""
+    pattern = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    statement = select(Account).where(
+        or_(
+            Account.username_key.like(pattern, escape="\\"),
+            func.lower(Account.display_name).like(pattern, escape="\\"),
+        )
+    )
+    if followed_by is not None:
+        statement = statement.join(
+            Follow,
+            (Follow.target_account_id == Account.id) & (Follow.account_id == followed_by),
+        )
+    statement = (
+        statement.order_by((Account.username_key != query.lower()), Account.followers_count.desc())
+        .order_by(Account.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return (await session.scalars(statement)).all()
+
+
+async def bump_counters(session: AsyncSession, account_id: int, **deltas: int) -> None:
+    """Add to counter columns in the database itself, so concurrent changes stay exact."""
+    values = {name: getattr(Account, name) + delta for name, delta in deltas.items() if delta}
+    if values:
+        await session.execute(
+            update(Account)
+            .where(Account.id == account_id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+
+
+# -- follow graph ----------------------------------------------------------------------
+
+
+async def get_follow(session: AsyncSession, follower: int, target: int) -> Follow | None:
+    return await session.scalar(
+        select(Follow).where(Follow.account_id == follower, Follow.target_account_id == target)
+    )
+
+
+async def get_follow_request(
+    session: AsyncSession, follower: int, target: int
+) -> FollowRequest | None:
+    return await session.scalar(
+        select(FollowRequest).where(
+            FollowRequest.account_id == follower, FollowRequest.target_account_id == target
+        )
+    )
+
+
+async def requester_ids(session: AsyncSession, target: int) -> list[int]:
+    rows = await session.scalars(
+        select(FollowRequest.account_id).where(FollowRequest.target_account_id == target)
+    )
+    return list(rows)
+
+
+async def delete_row(session: AsyncSession, row: Follow | FollowRequest) -> None:
+    await session.execute(delete(type(row)).where(type(row).id == row.id))
+
+
+async def follow_edges(
+    session: AsyncSession, viewer: int, others: Sequence[int]
+) -> dict[str, dict[int, Follow | FollowRequest]]:
+    """The viewer's follows and requests to and from `others`, for relationships."""
+    if not others:
+        return {"following": {}, "followed_by": {}, "requested": {}, "requested_by": {}}
+    out = await session.scalars(
+        select(Follow).where(Follow.account_id == viewer, Follow.target_account_id.in_(others))
+    )
+    inbound = await session.scalars(
+        select(Follow).where(Follow.target_account_id == viewer, Follow.account_id.in_(others))
+    )
+    asked = await session.scalars(
+        select(FollowRequest).where(
+            FollowRequest.account_id == viewer, FollowRequest.target_account_id.in_(others)
+        )
+    )
+    asked_by = await session.scalars(
+        select(FollowRequest).where(
+            FollowRequest.target_account_id == viewer, FollowRequest.account_id.in_(others)
+        )
+    )
+    return {
+        "following": {row.target_account_id: row for row in out},
+        "followed_by": {row.account_id: row for row in inbound},
+        "requested": {row.target_account_id: row for row in asked},
+        "requested_by": {row.account_id: row for row in asked_by},
+    }
+
+
+async def paged_edges(
+    session: AsyncSession,
+    model: type[Follow] | type[FollowRequest],
+    *,
+    page: Page,
+    target: int | None = None,
+    source: int | None = None,
+) -> list[tuple[int, int]]:
+    """(row id, other account id) pairs, newest first, for followers/following/requests."""
+    if target is not None:
+        statement = select(model.id, model.account_id).where(model.target_account_id == target)
+    else:
+        statement = select(model.id, model.target_account_id).where(model.account_id == source)
+    if page.max_id is not None:
+        statement = statement.where(model.id < page.max_id)
+    if page.since_id is not None:
+        statement = statement.where(model.id > page.since_id)
+    if page.min_id is not None:
+        statement = statement.where(model.id > page.min_id)
+    order = model.id.asc() if page.ascending else model.id.desc()
+    rows = [
+        (row[0], row[1])
+        for row in await session.execute(statement.order_by(order).limit(page.limit))
+    ]
+    return rows[::-1] if page.ascending else rows
+
+
+# -- OAuth -------------------------------------------------------------------------------
+
+
+async def app_by_id(session: AsyncSession, app_id: int) -> OAuthApp | None:
+    return await session.get(OAuthApp, app_id)
+
+
+async def app_by_client_id(session: AsyncSession, client_id: str) -> OAuthApp | None:
+    return await session.scalar(select(OAuthApp).where(OAuthApp.client_id == client_id))
+
+
+async def token_with_account(
+    session: AsyncSession, token_hash: str
+) -> tuple[Token, Account | None] | None:
+    """The token and its account in one query: the hot path of every authenticated call."""
+    row = (
+        await session.execute(
+            select(Token, Account)
+            .outerjoin(Account, Account.id == Token.account_id)
+            .where(Token.token_hash == token_hash)
+        )
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+async def token_by_refresh_hash(session: AsyncSession, refresh_hash: str) -> Token | None:
+    return await session.scalar(select(Token).where(Token.refresh_token_hash == refresh_hash))
+
+
+async def token_by_hash(session: AsyncSession, token_hash: str) -> Token | None:
+    return await session.scalar(select(Token).where(Token.token_hash == token_hash))
+
+
+async def revoke_token(session: AsyncSession, token_id: int, when: datetime) -> None:
+    await session.execute(
+        update(Token)
+        .where(Token.id == token_id, Token.revoked_at.is_(None))
+        .values(revoked_at=when)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def code_by_hash(session: AsyncSession, code_hash: str) -> AuthorizationCode | None:
+    return await session.scalar(
+        select(AuthorizationCode).where(AuthorizationCode.code_hash == code_hash)
+    )
+
+
+async def claim_code(session: AsyncSession, code_id: int, when: datetime) -> bool:
+    """Mark a code used; False when another request used it first."""
+    result = await session.execute(
+        update(AuthorizationCode)
+        .where(AuthorizationCode.id == code_id, AuthorizationCode.used_at.is_(None))
+        .values(used_at=when)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

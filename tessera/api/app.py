@@ -1,0 +1,90 @@
+"""The ASGI application: every service's routes, error handling, middleware, health."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from tessera import __version__, accounts
+from tessera.api import files, instance
+from tessera.core.config import Settings
+from tessera.core.errors import TesseraError
+from tessera.core.observability import RequestMiddleware, configure_logging, metrics_endpoint
+from tessera.core.ratelimit import ApiBudgetMiddleware
+from tessera.core.runtime import Runtime
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """A ready app; the runtime (database, Redis) opens when the app starts."""
+    configure_logging(settings.log_level)
+    runtime = Runtime.open(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await runtime.close()
+
+    app = FastAPI(
+        title="Tessera",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.runtime = runtime
+    _add_error_handlers(app)
+    app.include_router(accounts.oauth_router)
+    app.include_router(accounts.api_router)
+    app.include_router(instance.router)
+    app.include_router(files.router)
+    _add_health(app, runtime)
+    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+    media_dir = settings.data_dir / "media"
+    media_dir.mkdir(parents=True, exist_ok=True)
+    app.mount("/media", files.ImmutableFiles(directory=media_dir), name="media")
+    app.add_middleware(ApiBudgetMiddleware, limiter=runtime.limiter, settings=settings)
+    app.add_middleware(RequestMiddleware)
+    return app
+
+
+def _add_health(app: FastAPI, runtime: Runtime) -> None:
+    @app.get("/health/live", include_in_schema=False)
+    async def live() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/health/ready", include_in_schema=False)
+    async def ready() -> JSONResponse:
+        checks = await runtime.readiness()
+        healthy = all(value == "ok" for value in checks.values())
+        return JSONResponse(
+            {"status": "ok" if healthy else "unavailable", "checks": checks},
+            status_code=200 if healthy else 503,
+        )
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(TesseraError)
+    async def tessera_error(_: Request, exc: TesseraError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first: dict[str, Any] = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(part) for part in first.get("loc", ()))
+        return JSONResponse(
+            {"error": f"Validation failed: {where} {first.get('msg', 'is invalid')}".strip()},
+            status_code=422,
+        )
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        messages = {404: "Record not found", 405: "Method not allowed"}
+        text = messages.get(exc.status_code, str(exc.detail))
+        return JSONResponse({"error": text}, status_code=exc.status_code, headers=exc.headers)

@@ -1,0 +1,1 @@
+"""The shared kernel: configuration, database, ids, errors, rate limits, observability."""

@@ -1,0 +1,147 @@
+"""All configuration, read once from `TESSERA_*` environment variables (and `.env`)."""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated
+
+from limits import parse_many
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = ["ConfigError", "Settings", "load_settings"]
+
+
+class ConfigError(Exception):
+    """A setting is invalid; the message is one line fit for an operator."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TESSERA_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    data_dir: Path = Path("var")
+    """Where the embedded database, the secret key and uploaded files live."""
+
+    database_url: str | None = None
+    """`postgresql+asyncpg://…` for the scaled mode; unset means SQLite in the data dir."""
+
+    redis_url: str | None = None
+    """`redis://…`; when set, rate limits and the token cache live in Redis."""
+
+    redis_prefix: str = "tessera:"
+    """Prefix of every Redis key, so several instances can share one Redis."""
+
+    public_url: str | None = None
+    """The URL clients reach this server at; unset means the request's own base URL."""
+
+    secret_key: str | None = None
+    """Signs CSRF tokens; generated and kept in the data dir when unset."""
+
+    registrations_open: bool = True
+    """Whether anyone may sign up through the API."""
+
+    ratelimit_login: str = "25 per 5 minutes"
+    """Log-in attempts allowed per client address and, separately, per account."""
+
+    ratelimit_signup: str = "5 per 30 minutes"
+    """Sign-ups allowed per client address."""
+
+    ratelimit_api: str = "300 per 5 minutes"
+    """API requests allowed per access token (or per client address without one)."""
+
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Comma-separated addresses or networks whose `X-Forwarded-For` is believed."""
+
+    token_lifetime: int = Field(default=0, ge=0)
+    """Seconds an access token lives; 0 means until revoked, as on Mastodon."""
+
+    avatar_size_limit: int = Field(default=8 * 1024 * 1024, gt=0)
+    """Largest avatar or header image accepted, in bytes."""
+
+    log_level: str = "INFO"
+    """Lowest level written to the JSON log."""
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+            raise ValueError("must start with postgresql+asyncpg:// (or sqlite+aiosqlite://)")
+        return value or None
+
+    @field_validator("redis_url")
+    @classmethod
+    def _known_redis(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value or None
+
+    @field_validator("public_url")
+    @classmethod
+    def _absolute_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an absolute http:// or https:// URL")
+        return value.rstrip("/") if value else None
+
+    @field_validator("ratelimit_login", "ratelimit_signup", "ratelimit_api")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        parse_many(value)  # raises ValueError with the offending text
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            for item in value:
+                ipaddress.ip_network(str(item), strict=False)
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return value.upper()
+
+    @property
+    def embedded(self) -> bool:
+        """True when running on SQLite (one process, migrations applied by `serve`)."""
+        return self.effective_database_url.startswith("sqlite")
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'tessera.db'}"
+
+    @cached_property
+    def trusted_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(p, strict=False) for p in self.trusted_proxies)
+
+    @cached_property
+    def signing_key(self) -> bytes:
+        """The secret key, generated once and kept in the data dir when not configured."""
+        if self.secret_key:
+            return self.secret_key.encode()
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip().encode()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning any invalid value into one `ConfigError` line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"invalid setting TESSERA_{field.upper()}: {message}") from None

@@ -1,0 +1,61 @@
+"""Id-cursor pagination (`max_id`, `since_id`, `min_id`, `limit`) and Mastodon's Link header."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from fastapi import Request
+from pydantic import Field
+
+from tessera.core.params import Params
+
+__all__ = ["Page", "PageParams", "link_header"]
+
+
+class PageParams(Params):
+    max_id: int | None = Field(default=None, ge=0)
+    since_id: int | None = Field(default=None, ge=0)
+    min_id: int | None = Field(default=None, ge=0)
+    limit: int | None = None
+
+    def page(self, default: int) -> Page:
+        """Mastodon clamps the limit to [1, 2 × default]; a missing one means the default."""
+        limit = default if self.limit is None else min(max(abs(self.limit), 1), 2 * default)
+        return Page(self.max_id, self.since_id, self.min_id, limit)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    max_id: int | None
+    since_id: int | None
+    min_id: int | None
+    limit: int
+
+    @property
+    def ascending(self) -> bool:
+        """`min_id` pages are read oldest-first from the cursor, then reversed."""
+        return self.min_id is not None
+
+
+def link_header(
+    request: Request,
+    public_url: str | None,
+    cursors: list[int],
+    limit: int,
+    prev_param: str = "min_id",
+) -> str | None:
+    """The `Link` header for a newest-first page whose items have these cursors."""
+    if not cursors:
+        return None
+    base = (public_url or str(request.base_url).rstrip("/")) + request.url.path
+    kept = [
+        (key, value)
+        for key, value in request.query_params.multi_items()
+        if key not in {"max_id", "min_id", "since_id"}
+    ]
+    links = []
+    if len(cursors) >= limit:
+        links.append(f'<{base}?{urlencode([*kept, ("max_id", cursors[-1])])}>; rel="next"')
+    links.append(f'<{base}?{urlencode([*kept, (prev_param, cursors[0])])}>; rel="prev"')
+    return ", ".join(links)

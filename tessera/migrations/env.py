@@ -1,0 +1,16 @@
+"""Alembic environment: runs on the connection handed over by `tessera.core.db.migrate`."""
+
+from alembic import context
+
+import tessera.accounts.models  # noqa: F401  (every service registers its tables here)
+from tessera.core.db import Base
+
+connection = context.config.attributes["connection"]
+context.configure(
+    connection=connection,
+    target_metadata=Base.metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

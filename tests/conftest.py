@@ -1,0 +1,236 @@
+"""Test session: a fresh database (SQLite, or PostgreSQL + a Redis prefix when scaled).
+
+`TESSERA_TEST_BACKEND=embedded|scaled` picks the backend; `make test` runs both. With
+`CI=true` the scaled backend must be reachable; elsewhere it is skipped, loudly.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from tessera.api import create_app
+from tessera.core.config import Settings, load_settings
+from tessera.core.db import create_engine, migrate
+
+BACKEND = os.environ.get("TESSERA_TEST_BACKEND", "embedded")
+PG_ADMIN_DSN = os.environ.get("TESSERA_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("TESSERA_TEST_REDIS", "redis://127.0.0.1:6379/0")
+GENEROUS = "100000 per minute"
+"""Rate limits for the suite, raised through the settings as an operator would."""
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if BACKEND != "scaled":
+        return
+    missing = [
+        name
+        for name, port in (("PostgreSQL", 5432), ("Redis", 6379))
+        if not _reachable("127.0.0.1", port)
+    ]
+    if not missing:
+        return
+    message = f"scaled backend unavailable: {', '.join(missing)} not reachable on 127.0.0.1"
+    if os.environ.get("CI") == "true":
+        raise pytest.UsageError(message + " (required because CI=true)")
+    print(f"\n{'!' * 78}\n!! SKIPPING THE SCALED RUN: {message}\n{'!' * 78}\n")
+    config.option.markexpr = "scaled_unavailable"
+
+
+@dataclass(frozen=True)
+class Backend:
+    settings_overrides: dict[str, Any]
+    env: dict[str, str]
+    """The same configuration as `TESSERA_*` variables, for `tessera serve` processes."""
+
+
+@pytest.fixture(scope="session")
+async def backend(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Backend]:
+    data_dir = tmp_path_factory.mktemp("data")
+    common: dict[str, Any] = {
+        "data_dir": data_dir,
+        "ratelimit_login": GENEROUS,
+        "ratelimit_signup": GENEROUS,
+        "ratelimit_api": GENEROUS,
+        "secret_key": "test-secret-key",
+    }
+    if BACKEND != "scaled":
+        settings = load_settings(**common)
+        await _migrate(settings)
+        yield Backend(common, _env(common))
+        return
+    name = f"tessera_test_{secrets.token_hex(6)}"
+    prefix = f"tessera-test-{secrets.token_hex(6)}:"
+    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    host = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    overrides = {
+        **common,
+        "database_url": f"{host}/{name}",
+        "redis_url": REDIS_URL,
+        "redis_prefix": prefix,
+    }
+    try:
+        await _migrate(load_settings(**overrides))
+        yield Backend(overrides, _env(overrides))
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+        redis = Redis.from_url(REDIS_URL)
+        keys = [key async for key in redis.scan_iter(match=f"{prefix}*", count=1000)]
+        if keys:
+            await redis.delete(*keys)
+        await redis.aclose()
+
+
+def _env(overrides: dict[str, Any]) -> dict[str, str]:
+    return {f"TESSERA_{key.upper()}": str(value) for key, value in overrides.items()}
+
+
+async def _migrate(settings: Settings) -> None:
+    engine = create_engine(settings)
+    await migrate(engine)
+    await engine.dispose()
+
+
+AppFactory = Callable[..., Awaitable[httpx.AsyncClient]]
+
+
+@pytest.fixture(scope="session")
+async def make_client(backend: Backend) -> AsyncIterator[AppFactory]:
+    """Builds an app with extra settings (e.g. tight rate limits) and a client for it."""
+    opened: list[tuple[FastAPI, httpx.AsyncClient, Any]] = []
+
+    async def factory(**overrides: Any) -> httpx.AsyncClient:
+        settings = load_settings(**{**backend.settings_overrides, **overrides})
+        app = create_app(settings)
+        lifespan = app.router.lifespan_context(app)
+        await lifespan.__aenter__()
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+        client = httpx.AsyncClient(transport=transport, base_url="http://tessera.test")
+        opened.append((app, client, lifespan))
+        return client
+
+    yield factory
+    for _, client, lifespan in reversed(opened):
+        await client.aclose()
+        await lifespan.__aexit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+async def client(make_client: AppFactory) -> httpx.AsyncClient:
+    return await make_client()
+
+
+@pytest.fixture(scope="session")
+def data_dir(backend: Backend) -> Path:
+    path: Path = backend.settings_overrides["data_dir"]
+    return path
+
+
+@dataclass
+class OAuthClient:
+    client_id: str
+    client_secret: str
+    app_token: str
+
+
+@dataclass
+class User:
+    id: str
+    username: str
+    email: str
+    password: str
+    token: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+SCOPES = "read write follow push"
+
+
+@pytest.fixture(scope="session")
+async def oauth_client(client: httpx.AsyncClient) -> OAuthClient:
+    app = (
+        await client.post(
+            "/api/v1/apps",
+            data={
+                "client_name": "tests",
+                "redirect_uris": "urn:ietf:wg:oauth:2.0:oob",
+                "scopes": SCOPES,
+            },
+        )
+    ).json()
+    token = await client.post(
+        "/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": app["client_id"],
+            "client_secret": app["client_secret"],
+            "scope": SCOPES,
+        },
+    )
+    return OAuthClient(app["client_id"], app["client_secret"], token.json()["access_token"])
+
+
+def unique_name(stem: str = "user") -> str:
+    return f"{stem}_{secrets.token_hex(4)}"
+
+
+MakeUser = Callable[..., Awaitable[User]]
+
+
+@pytest.fixture(scope="session")
+def make_user(client: httpx.AsyncClient, oauth_client: OAuthClient) -> MakeUser:
+    """Signs a new person up through the API and returns their token."""
+
+    async def factory(stem: str = "user", *, locked: bool = False) -> User:
+        username = unique_name(stem)
+        email = f"{username}@example.org"
+        password = f"pw-{secrets.token_hex(8)}"
+        response = await client.post(
+            "/api/v1/accounts",
+            headers={"Authorization": f"Bearer {oauth_client.app_token}"},
+            data={
+                "username": username,
+                "email": email,
+                "password": password,
+                "agreement": "1",
+                "locale": "en",
+            },
+        )
+        assert response.status_code == 200, response.text
+        token = response.json()["access_token"]
+        me = await client.get(
+            "/api/v1/accounts/verify_credentials", headers={"Authorization": f"Bearer {token}"}
+        )
+        user = User(me.json()["id"], username, email, password, token)
+        if locked:
+            update = await client.patch(
+                "/api/v1/accounts/update_credentials", headers=user.auth, data={"locked": "1"}
+            )
+            assert update.status_code == 200, update.text
+        return user
+
+    return factory
