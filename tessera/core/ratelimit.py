@@ -75,7 +75,7 @@ def client_ip(scope: Scope, settings: Settings) -> str:
     peer: str = scope["client"][0] if scope.get("client") else "0.0.0.0"  # noqa: S104
     if not settings.trusted_networks or not _trusted(peer, settings):
         return peer
-    forwarded = [
+    forwarded: list[str] = [
         value.decode("latin-1") for name, value in scope["headers"] if name == b"x-forwarded-for"
     ]
     hops = [hop.strip() for line in forwarded for hop in line.split(",") if hop.strip()]
