@@ -8,6 +8,7 @@ import getpass
 import sys
 
 from tessera import __version__
+from tessera.core.cache import MemoryCache
 from tessera.core.config import ConfigError, Settings, load_settings
 from tessera.core.db import create_engine, migrate, pending_migrations, session_scope, sessionmaker
 from tessera.core.errors import TesseraError
@@ -60,7 +61,7 @@ async def _create_user(settings: Settings, username: str, email: str, password: 
         await _migrate(settings)
     engine = create_engine(settings)
     try:
-        async for session in session_scope(sessionmaker(engine)):
+        async for session in session_scope(sessionmaker(engine, MemoryCache())):
             return await create_user(session, username, email, password)
     finally:
         await engine.dispose()

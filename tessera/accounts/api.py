@@ -5,17 +5,18 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Request, Response, UploadFile
 from pydantic import Field
 
-from tessera.accounts import oauth, render, service
-from tessera.accounts.auth import Caller, caller_with, optional_caller, user_with
+from tessera.accounts import oauth, render, repository, service
+from tessera.accounts.auth import Caller, caller_with, optional_caller, user_id_with, user_with
 from tessera.accounts.models import Account
 from tessera.core.errors import Forbidden, NotFound, PayloadTooLarge, ValidationFailed
 from tessera.core.pagination import PageParams, link_header
 from tessera.core.params import Params, StrList, parsed
 from tessera.core.ratelimit import client_ip
-from tessera.core.runtime import Runtime, RuntimeDep, SessionDep, base_url
+from tessera.core.runtime import Runtime, RuntimeDep, SessionDep, base_url, runtime_of
 from tessera.core.sniff import image_extension
 
 router = APIRouter()
@@ -66,9 +67,26 @@ async def sign_up(
     return render.token(issued)
 
 
+CREDENTIALS_CACHE_SECONDS = 60
+
+
 @router.get("/api/v1/accounts/verify_credentials")
-async def verify_credentials(request: Request, me: ReadAccount) -> dict[str, Any]:
-    return render.credential_account(me, base_url(request))
+async def verify_credentials(
+    request: Request, account_id: Annotated[int, user_id_with("read:accounts", "profile")]
+) -> Response:
+    """The hottest read of all (every client calls it on start): served from the cache,
+    which every change to the account evicts."""
+    runtime, base = runtime_of(request), base_url(request)
+    field = f"credentials:{base}"
+    body = await runtime.cache.get(repository.account_key(account_id), field)
+    if body is None:
+        async with runtime.sessions() as session:
+            account = await service.get_account(session, account_id)
+        body = orjson.dumps(render.credential_account(account, base))
+        await runtime.cache.set(
+            repository.account_key(account_id), field, body, CREDENTIALS_CACHE_SECONDS
+        )
+    return Response(body, media_type="application/json")
 
 
 class ProfileForm(Params):
@@ -84,7 +102,10 @@ class ProfileForm(Params):
     language: str | None = Field(default=None, alias="source[language]")
 
 
-async def _store_image(runtime: Runtime, field: str, upload: UploadFile | None) -> str | None:
+async def _read_image(
+    runtime: Runtime, field: str, upload: UploadFile | None
+) -> tuple[bytes, str] | None:
+    """The upload's bytes and extension, once checked; nothing is stored yet."""
     if upload is None:
         return None
     limit = runtime.settings.avatar_size_limit
@@ -94,7 +115,11 @@ async def _store_image(runtime: Runtime, field: str, upload: UploadFile | None) 
     extension = image_extension(data[:16])
     if extension is None:
         raise ValidationFailed.one(field, "ERR_INVALID", "must be a JPEG, PNG, GIF or WebP image")
-    return await runtime.storage.put(data, extension)
+    return data, extension
+
+
+async def _store_image(runtime: Runtime, image: tuple[bytes, str] | None) -> str | None:
+    return await runtime.storage.put(*image) if image is not None else None
 
 
 @router.api_route("/api/v1/accounts/update_credentials", methods=["PATCH", "POST"])
@@ -117,8 +142,10 @@ async def update_credentials(
     )
     service.check_profile(changes)
     # Files are written only once every other field has passed its checks.
-    avatar = await _store_image(runtime, "avatar", form.avatar)
-    header = await _store_image(runtime, "header", form.header)
+    avatar_image = await _read_image(runtime, "avatar", form.avatar)
+    header_image = await _read_image(runtime, "header", form.header)
+    avatar = await _store_image(runtime, avatar_image)
+    header = await _store_image(runtime, header_image)
     changes = replace(changes, avatar_file=avatar, header_file=header)
     await service.do_update_profile(session, me, changes)
     return render.credential_account(me, base_url(request))

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import Field
 
 from tessera.accounts import oauth, render, service
-from tessera.accounts.auth import Caller, caller_with, evict_token
+from tessera.accounts.auth import Caller, caller_with, forget_token
 from tessera.accounts.models import OAuthApp
 from tessera.accounts.scopes import KNOWN_SCOPES
 from tessera.core.errors import BadRequest
@@ -173,8 +173,7 @@ async def token(request: Request, runtime: RuntimeDep, session: SessionDep) -> d
             form.scope,
             lifetime,
         )
-        await session.commit()
-        await evict_token(runtime, old_hash)
+        forget_token(session, old_hash)
         return render.token(issued)
     raise oauth.OAuthError(
         "unsupported_grant_type", "The authorization grant type is not supported"
@@ -194,9 +193,7 @@ async def revoke(request: Request, runtime: RuntimeDep, session: SessionDep) -> 
     app = await oauth.authenticate_client(
         session, form.client_id or basic_id, form.client_secret or basic_secret
     )
-    revoked = await oauth.revoke(session, app, form.token)
-    await session.commit()
-    await evict_token(runtime, revoked)
+    forget_token(session, await oauth.revoke(session, app, form.token))
     return {}
 
 

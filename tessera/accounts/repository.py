@@ -16,6 +16,7 @@ from tessera.accounts.models import (
     OAuthApp,
     Token,
 )
+from tessera.core.cache import evict_after_commit
 from tessera.core.pagination import Page
 
 
@@ -76,8 +77,19 @@ async def search_accounts(
     return (await session.scalars(statement)).all()
 
 
+def account_key(account_id: int) -> str:
+    """The cache key of everything cached about one account."""
+    return f"account:{account_id}"
+
+
+def mark_changed(session: AsyncSession, account_id: int) -> None:
+    """The account's cached renderings go stale when this transaction commits."""
+    evict_after_commit(session, account_key(account_id))
+
+
 async def bump_counters(session: AsyncSession, account_id: int, **deltas: int) -> None:
     """Add to counter columns in the database itself, so concurrent changes stay exact."""
+    mark_changed(session, account_id)
     values = {name: getattr(Account, name) + delta for name, delta in deltas.items() if delta}
     if values:
         await session.execute(
@@ -184,20 +196,6 @@ async def app_by_id(session: AsyncSession, app_id: int) -> OAuthApp | None:
 
 async def app_by_client_id(session: AsyncSession, client_id: str) -> OAuthApp | None:
     return await session.scalar(select(OAuthApp).where(OAuthApp.client_id == client_id))
-
-
-async def token_with_account(
-    session: AsyncSession, token_hash: str
-) -> tuple[Token, Account | None] | None:
-    """The token and its account in one query: the hot path of every authenticated call."""
-    row = (
-        await session.execute(
-            select(Token, Account)
-            .outerjoin(Account, Account.id == Token.account_id)
-            .where(Token.token_hash == token_hash)
-        )
-    ).first()
-    return (row[0], row[1]) if row else None
 
 
 async def token_by_refresh_hash(session: AsyncSession, refresh_hash: str) -> Token | None:

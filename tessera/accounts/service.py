@@ -203,6 +203,7 @@ async def do_update_profile(
     for name, value in mapping.items():
         if value is not None:
             setattr(account, name, value)
+    repository.mark_changed(session, account.id)
     await session.flush()
     if unlocking:
         for requester in await repository.requester_ids(session, account.id):

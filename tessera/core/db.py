@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from tessera.core.cache import Cache, stale_keys
 from tessera.core.config import Settings
 from tessera.core.ids import new_id
 
@@ -30,6 +31,7 @@ __all__ = [
     "IdPK",
     "UTCDateTime",
     "create_engine",
+    "evict_stale",
     "migrate",
     "pending_migrations",
     "session_scope",
@@ -37,6 +39,7 @@ __all__ = [
     "utcnow",
 ]
 
+_CACHE = "tessera.cache"
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 NAMING_CONVENTION = {
@@ -96,21 +99,35 @@ def create_engine(settings: Settings) -> AsyncEngine:
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
-def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+def sessionmaker(engine: AsyncEngine, cache: Cache) -> async_sessionmaker[AsyncSession]:
+    """Sessions that know the cache, so that commits can evict what they made stale."""
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info={_CACHE: cache})
 
 
 async def session_scope(
     factory: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[AsyncSession]:
-    """One transaction: committed when the caller finishes, rolled back when it raises."""
+    """One transaction: committed when the caller finishes, rolled back when it raises.
+
+    After the commit, the cache keys the transaction marked stale are deleted.
+    """
     async with factory() as session:
         try:
             yield session
             await session.commit()
         except BaseException:
             await session.rollback()
+            stale_keys(session)
             raise
+        await evict_stale(session)
+
+
+async def evict_stale(session: AsyncSession) -> None:
+    """Delete the cache keys marked stale so far; call only after a commit."""
+    keys = stale_keys(session)
+    if keys:
+        cache: Cache = session.info[_CACHE]
+        await cache.delete(*keys)
 
 
 def _alembic_config(connection: Connection) -> Config:

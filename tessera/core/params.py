@@ -8,6 +8,7 @@ every mistake into a 4xx in Mastodon's shape.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated, Any, TypeVar
 
 import orjson
@@ -110,8 +111,13 @@ def validate(model: type[M], params: dict[str, Any]) -> M:
 def parsed(model: type[M]) -> Any:
     """A dependency that reads the request into `model`."""
 
-    async def dependency(request: Request) -> M:
-        return validate(model, await read_params(request))
+    async def dependency(request: Request) -> AsyncIterator[M]:
+        try:
+            yield validate(model, await read_params(request))
+        finally:
+            # Uploaded files are spooled to temporary files; FastAPI closes only the
+            # forms it parsed itself, so close ours once the route is done with them.
+            await request.close()
 
     dependency.__name__ = f"parse_{model.__name__}"
     return Depends(dependency)

@@ -11,12 +11,13 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from tessera.core.cache import Cache, MemoryCache, RedisCache
 from tessera.core.config import Settings
 from tessera.core.db import create_engine, session_scope, sessionmaker
 from tessera.core.ratelimit import RateLimiter
 from tessera.core.storage import LocalStorage
 
-__all__ = ["Runtime", "RuntimeDep", "SessionDep", "SettingsDep", "base_url"]
+__all__ = ["Runtime", "RuntimeDep", "SessionDep", "SettingsDep", "base_url", "runtime_of"]
 
 
 @dataclass
@@ -25,6 +26,7 @@ class Runtime:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     redis: Redis | None
+    cache: Cache
     limiter: RateLimiter
     storage: LocalStorage
 
@@ -32,11 +34,13 @@ class Runtime:
     def open(cls, settings: Settings) -> Runtime:
         engine = create_engine(settings)
         redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        cache: Cache = RedisCache(redis, settings.redis_prefix) if redis else MemoryCache()
         return cls(
             settings=settings,
             engine=engine,
-            sessions=sessionmaker(engine),
+            sessions=sessionmaker(engine, cache),
             redis=redis,
+            cache=cache,
             limiter=RateLimiter(settings),
             storage=LocalStorage(settings.data_dir / "media"),
         )
@@ -45,9 +49,6 @@ class Runtime:
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()
-
-    def redis_key(self, *parts: str) -> str:
-        return self.settings.redis_prefix + ":".join(parts)
 
     async def readiness(self) -> dict[str, str]:
         """Each backing service and whether it answers."""
@@ -67,23 +68,28 @@ class Runtime:
         return checks
 
 
-def _runtime(request: Request) -> Runtime:
+def runtime_of(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
+
+
+async def _runtime(request: Request) -> Runtime:
+    """Async, like every dependency here: a plain `def` would cost a thread hop per call."""
+    return runtime_of(request)
 
 
 RuntimeDep = Annotated[Runtime, Depends(_runtime)]
 
 
-def _settings(request: Request) -> Settings:
-    return _runtime(request).settings
+async def _settings(request: Request) -> Settings:
+    return runtime_of(request).settings
 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    async for session in session_scope(_runtime(request).sessions):
+    async for session in session_scope(runtime_of(request).sessions):
         yield session
 
 
@@ -92,6 +98,13 @@ SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
 
 
 def base_url(request: Request) -> str:
-    """The public URL of this server, for links in API answers."""
-    public: str | None = _settings(request).public_url
-    return public or str(request.base_url).rstrip("/")
+    """The public URL of this server, for links in API answers.
+
+    Without `TESSERA_PUBLIC_URL`, the scheme and Host header of the request (cheaper
+    than Starlette's `request.base_url`, which builds a URL object on every call).
+    """
+    public: str | None = runtime_of(request).settings.public_url
+    if public:
+        return public
+    host = request.headers.get("host") or "{}:{}".format(*request.scope["server"])
+    return f"{request.scope['scheme']}://{host}{request.scope.get('root_path', '')}"

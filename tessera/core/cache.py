@@ -1,0 +1,90 @@
+"""Hot caches: in-process when embedded, Redis when scaled; evicted after commits.
+
+Values are bytes under a key and a field (a Redis hash), so everything cached about one
+thing (say, an account's renderings) goes with one delete. Writers never update a cache:
+they name the keys their transaction made stale (`evict_after_commit`) and the session
+scope deletes them once the commit has succeeded, so no reader can re-cache old data
+from before the commit for longer than the entry's TTL.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+__all__ = ["Cache", "MemoryCache", "RedisCache", "evict_after_commit", "stale_keys"]
+
+_EVICT = "tessera.evict"
+
+
+class Cache(Protocol):
+    async def get(self, key: str, field: str) -> bytes | None: ...
+
+    async def set(self, key: str, field: str, value: bytes, ttl: int) -> None: ...
+
+    async def delete(self, *keys: str) -> None: ...
+
+
+class MemoryCache:
+    """A bounded dict for the single embedded process; the oldest keys go first."""
+
+    def __init__(self, max_keys: int = 50_000) -> None:
+        self._entries: dict[str, tuple[float, dict[str, bytes]]] = {}
+        self._max_keys = max_keys
+
+    async def get(self, key: str, field: str) -> bytes | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry[0] < time.monotonic():
+            del self._entries[key]
+            return None
+        return entry[1].get(field)
+
+    async def set(self, key: str, field: str, value: bytes, ttl: int) -> None:
+        entry = self._entries.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            if len(self._entries) >= self._max_keys:
+                del self._entries[next(iter(self._entries))]
+            entry = (time.monotonic() + ttl, {})
+            self._entries[key] = entry
+        entry[1][field] = value
+
+    async def delete(self, *keys: str) -> None:
+        for key in keys:
+            self._entries.pop(key, None)
+
+
+class RedisCache:
+    """Shared by every process; keys carry the instance's prefix."""
+
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self._redis = redis
+        self._prefix = prefix + "cache:"
+
+    async def get(self, key: str, field: str) -> bytes | None:
+        value = await self._redis.hget(self._prefix + key, field)
+        return value if isinstance(value, bytes) or value is None else value.encode()
+
+    async def set(self, key: str, field: str, value: bytes, ttl: int) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hset(self._prefix + key, field, value)
+            pipe.expire(self._prefix + key, ttl, nx=True)
+            await pipe.execute()
+
+    async def delete(self, *keys: str) -> None:
+        if keys:
+            await self._redis.delete(*(self._prefix + key for key in keys))
+
+
+def evict_after_commit(session: AsyncSession, *keys: str) -> None:
+    """Mark cache keys this transaction makes stale; they go once it commits."""
+    session.info.setdefault(_EVICT, set()).update(keys)
+
+
+def stale_keys(session: AsyncSession) -> list[str]:
+    """The keys marked so far (and forget them)."""
+    return sorted(session.info.pop(_EVICT, ()))
