@@ -27,9 +27,14 @@ ReadFollows = Annotated[Account, user_with("read:follows")]
 WriteFollows = Annotated[Account, user_with("write:follows")]
 
 
+def is_id(raw: str) -> bool:
+    """Ids are decimal signed 64-bit integers (what the database columns hold)."""
+    return raw.isdigit() and len(raw) <= 19 and int(raw) < 2**63
+
+
 def parse_id(raw: str) -> int:
-    """Path ids are decimal 64-bit integers; anything else names no record."""
-    if not raw.isdigit() or len(raw) > 19 or int(raw) >= 2**63:
+    """A path id; anything that is not one names no record."""
+    if not is_id(raw):
         raise NotFound()
     return int(raw)
 
@@ -161,7 +166,7 @@ async def relationships(
     me: ReadFollows,
     query: Annotated[RelationshipsQuery, parsed(RelationshipsQuery)],
 ) -> list[dict[str, Any]]:
-    ids = [int(raw) for raw in query.id if raw.isdigit() and len(raw) <= 19]
+    ids = [int(raw) for raw in query.id if is_id(raw)]
     found = await service.existing_ids(session, ids)
     rels = await service.relationships(session, me.id, [i for i in ids if i in found])
     return [render.relationship(rel) for rel in rels]

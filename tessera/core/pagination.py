@@ -20,9 +20,20 @@ class PageParams(Params):
     limit: int | None = None
 
     def page(self, default: int) -> Page:
-        """Mastodon clamps the limit to [1, 2 × default]; a missing one means the default."""
+        """Mastodon clamps the limit to [1, 2 × default]; a missing one means the default.
+
+        Cursors beyond the largest id mean the same as the largest id, which the
+        database's 64-bit columns can still compare with.
+        """
         limit = default if self.limit is None else min(max(abs(self.limit), 1), 2 * default)
-        return Page(self.max_id, self.since_id, self.min_id, limit)
+        return Page(_clamp(self.max_id), _clamp(self.since_id), _clamp(self.min_id), limit)
+
+
+_LARGEST_ID = 2**63 - 1
+
+
+def _clamp(cursor: int | None) -> int | None:
+    return None if cursor is None else min(cursor, _LARGEST_ID)
 
 
 @dataclass(frozen=True, slots=True)
