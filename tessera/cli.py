@@ -61,11 +61,10 @@ async def _create_user(settings: Settings, username: str, email: str, password: 
         await _migrate(settings)
     engine = create_engine(settings)
     try:
-        async for session in session_scope(sessionmaker(engine, MemoryCache())):
+        async with session_scope(sessionmaker(engine, MemoryCache())) as session:
             return await create_user(session, username, email, password)
     finally:
         await engine.dispose()
-    raise AssertionError("unreachable")
 
 
 def _serve(settings: Settings, host: str, port: int) -> None:

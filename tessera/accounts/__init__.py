@@ -3,10 +3,13 @@
 Other services use only what is listed here.
 """
 
-from tessera.accounts.api import router as api_router
-from tessera.accounts.auth import Caller, caller_with, optional_caller, user_with
-from tessera.accounts.oauth_api import router as oauth_router
+# The dependencies come first: other services' routes import them while this package's
+# own routes (which use the media service) are still being imported.
+from tessera.accounts.auth import Caller, caller_with, optional_caller, user_id_with, user_with
 from tessera.accounts.public import count_accounts, create_user
+
+from tessera.accounts.api import router as api_router  # isort: skip
+from tessera.accounts.oauth_api import router as oauth_router  # isort: skip
 
 __all__ = [
     "Caller",
@@ -16,5 +19,6 @@ __all__ = [
     "create_user",
     "oauth_router",
     "optional_caller",
+    "user_id_with",
     "user_with",
 ]

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Request, Response, UploadFile
 from pydantic import Field
 
+from tessera import media
 from tessera.accounts import oauth, render, repository, service
 from tessera.accounts.auth import Caller, caller_with, optional_caller, user_id_with, user_with
 from tessera.accounts.models import Account
-from tessera.core.errors import Forbidden, NotFound, PayloadTooLarge, ValidationFailed
+from tessera.core.errors import Forbidden, PayloadTooLarge
 from tessera.core.pagination import PageParams, link_header
-from tessera.core.params import Params, StrList, parsed
+from tessera.core.params import Params, StrList, is_id, parse_id, parsed
 from tessera.core.ratelimit import client_ip
-from tessera.core.runtime import Runtime, RuntimeDep, SessionDep, base_url, runtime_of
-from tessera.core.sniff import image_extension
+from tessera.core.runtime import Runtime, RuntimeDep, SessionDep, links, runtime_of
 
 router = APIRouter()
 
@@ -25,18 +25,6 @@ ReadAccount = Annotated[Account, user_with("read:accounts", "profile")]
 WriteAccount = Annotated[Account, user_with("write:accounts")]
 ReadFollows = Annotated[Account, user_with("read:follows")]
 WriteFollows = Annotated[Account, user_with("write:follows")]
-
-
-def is_id(raw: str) -> bool:
-    """Ids are decimal signed 64-bit integers (what the database columns hold)."""
-    return raw.isdigit() and len(raw) <= 19 and int(raw) < 2**63
-
-
-def parse_id(raw: str) -> int:
-    """A path id; anything that is not one names no record."""
-    if not is_id(raw):
-        raise NotFound()
-    return int(raw)
 
 
 class SignUp(Params):
@@ -81,13 +69,13 @@ async def verify_credentials(
 ) -> Response:
     """The hottest read of all (every client calls it on start): served from the cache,
     which every change to the account evicts."""
-    runtime, base = runtime_of(request), base_url(request)
-    field = f"credentials:{base}"
+    runtime, urls = runtime_of(request), links(request)
+    field = f"credentials:{urls.base}"
     body = await runtime.cache.get(repository.account_key(account_id), field)
     if body is None:
         async with runtime.sessions() as session:
             account = await service.get_account(session, account_id)
-        body = orjson.dumps(render.credential_account(account, base))
+        body = orjson.dumps(render.credential_account(account, urls))
         await runtime.cache.set(
             repository.account_key(account_id), field, body, CREDENTIALS_CACHE_SECONDS
         )
@@ -107,24 +95,17 @@ class ProfileForm(Params):
     language: str | None = Field(default=None, alias="source[language]")
 
 
-async def _read_image(
-    runtime: Runtime, field: str, upload: UploadFile | None
-) -> tuple[bytes, str] | None:
-    """The upload's bytes and extension, once checked; nothing is stored yet."""
+async def _process_image(
+    runtime: Runtime, kind: Literal["avatar", "header"], upload: UploadFile | None
+) -> media.ProfileImage | None:
+    """The upload, checked and processed through the media pipeline; nothing stored yet."""
     if upload is None:
         return None
     limit = runtime.settings.avatar_size_limit
     data = await upload.read(limit + 1)
     if len(data) > limit:
-        raise PayloadTooLarge(f"The {field} is larger than {limit} bytes")
-    extension = image_extension(data[:16])
-    if extension is None:
-        raise ValidationFailed.one(field, "ERR_INVALID", "must be a JPEG, PNG, GIF or WebP image")
-    return data, extension
-
-
-async def _store_image(runtime: Runtime, image: tuple[bytes, str] | None) -> str | None:
-    return await runtime.storage.put(*image) if image is not None else None
+        raise PayloadTooLarge(f"The {kind} is larger than {limit} bytes")
+    return await media.process_profile_image(runtime, data, kind)
 
 
 @router.api_route("/api/v1/accounts/update_credentials", methods=["PATCH", "POST"])
@@ -147,13 +128,18 @@ async def update_credentials(
     )
     service.check_profile(changes)
     # Files are written only once every other field has passed its checks.
-    avatar_image = await _read_image(runtime, "avatar", form.avatar)
-    header_image = await _read_image(runtime, "header", form.header)
-    avatar = await _store_image(runtime, avatar_image)
-    header = await _store_image(runtime, header_image)
-    changes = replace(changes, avatar_file=avatar, header_file=header)
+    avatar = await _process_image(runtime, "avatar", form.avatar)
+    header = await _process_image(runtime, "header", form.header)
+    if avatar is not None:
+        keys = await media.store_profile_image(runtime, avatar)
+        changes = replace(
+            changes, avatar_file=keys["avatar400"], avatar_small_file=keys["avatar80"]
+        )
+    if header is not None:
+        keys = await media.store_profile_image(runtime, header)
+        changes = replace(changes, header_file=keys["header"])
     await service.do_update_profile(session, me, changes)
-    return render.credential_account(me, base_url(request))
+    return render.credential_account(me, links(request))
 
 
 class RelationshipsQuery(Params):
@@ -182,7 +168,7 @@ async def lookup(
 ) -> dict[str, Any]:
     domain = request.url.netloc
     account = await service.lookup(session, query.acct, domain)
-    return render.account(account, base_url(request))
+    return render.account(account, links(request))
 
 
 class SearchQuery(Params):
@@ -209,8 +195,8 @@ async def search(
         following=query.following,
         local_domain=request.url.netloc,
     )
-    base = base_url(request)
-    return [render.account(row, base) for row in found]
+    urls = links(request)
+    return [render.account(row, urls) for row in found]
 
 
 @router.get("/api/v1/accounts/{account_id}")
@@ -218,7 +204,7 @@ async def get_account(
     request: Request, session: SessionDep, account_id: str, _: Any = optional_caller
 ) -> dict[str, Any]:
     account = await service.get_account(session, parse_id(account_id))
-    return render.account(account, base_url(request))
+    return render.account(account, links(request))
 
 
 async def _account_page(
@@ -237,8 +223,8 @@ async def _account_page(
     )
     if link:
         response.headers["Link"] = link
-    base = base_url(request)
-    return [render.account(account, base) for _, account in rows]
+    urls = links(request)
+    return [render.account(account, urls) for _, account in rows]
 
 
 @router.get("/api/v1/accounts/{account_id}/followers")

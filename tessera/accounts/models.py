@@ -37,6 +37,9 @@ class Account(IdPK, Base):
     default_sensitive: Mapped[bool] = mapped_column(Boolean, default=False)
     default_language: Mapped[str | None] = mapped_column(String(8), nullable=True)
     avatar_file: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    """Storage key of the 400×400 JPEG."""
+    avatar_small_file: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    """Storage key of the 80×80 JPEG."""
     header_file: Mapped[str | None] = mapped_column(String(128), nullable=True)
     followers_count: Mapped[int] = mapped_column(Integer, default=0)
     following_count: Mapped[int] = mapped_column(Integer, default=0)

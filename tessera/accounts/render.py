@@ -9,7 +9,7 @@ from typing import Any
 from tessera.accounts.models import Account
 from tessera.accounts.oauth import IssuedToken
 from tessera.accounts.service import Relationship
-from tessera.core.storage import media_path
+from tessera.core.runtime import Links
 
 MISSING_AVATAR = "/avatars/missing.png"
 MISSING_HEADER = "/headers/missing.png"
@@ -28,9 +28,9 @@ def note_html(text: str) -> str:
     return "".join(f"<p>{html.escape(p).replace(chr(10), '<br />')}</p>" for p in paragraphs)
 
 
-def account(row: Account, base_url: str) -> dict[str, Any]:
-    avatar = base_url + (media_path(row.avatar_file) if row.avatar_file else MISSING_AVATAR)
-    header = base_url + (media_path(row.header_file) if row.header_file else MISSING_HEADER)
+def account(row: Account, links: Links) -> dict[str, Any]:
+    avatar = links.media(row.avatar_file) if row.avatar_file else links.base + MISSING_AVATAR
+    header = links.media(row.header_file) if row.header_file else links.base + MISSING_HEADER
     return {
         "id": str(row.id),
         "username": row.username,
@@ -45,8 +45,8 @@ def account(row: Account, base_url: str) -> dict[str, Any]:
         "noindex": False,
         "created_at": iso(row.created_at),
         "note": note_html(row.note),
-        "url": f"{base_url}/@{row.username}",
-        "uri": f"{base_url}/users/{row.username}",
+        "url": f"{links.base}/@{row.username}",
+        "uri": f"{links.base}/users/{row.username}",
         "avatar": avatar,
         "avatar_static": avatar,
         "header": header,
@@ -61,9 +61,9 @@ def account(row: Account, base_url: str) -> dict[str, Any]:
     }
 
 
-def credential_account(row: Account, base_url: str) -> dict[str, Any]:
+def credential_account(row: Account, links: Links) -> dict[str, Any]:
     """The caller's own account, with the `source` of their profile and settings."""
-    body = account(row, base_url)
+    body = account(row, links)
     body["source"] = {
         "privacy": row.default_privacy,
         "sensitive": row.default_sensitive,

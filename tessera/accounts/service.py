@@ -112,13 +112,18 @@ async def register(
         email=email,
         password_hash=await passwords.hash_password(password),
     )
-    session.add(account)
     try:
         async with session.begin_nested():
+            session.add(account)
             await session.flush()
     except IntegrityError:
-        # Someone took the name or address between our check and our insert.
-        raise ValidationFailed.one("username", "ERR_TAKEN", "is already taken") from None
+        # Someone took the name or address between our check and our insert; the
+        # winner has committed by now, so asking again names the right field.
+        if await repository.email_taken(session, email):
+            errors["email"] = [("ERR_TAKEN", "is already taken")]
+        if not errors or await repository.account_by_username(session, username):
+            errors["username"] = [("ERR_TAKEN", "is already taken")]
+        raise ValidationFailed(errors) from None
     return account
 
 
@@ -164,6 +169,7 @@ class ProfileChanges:
     sensitive: bool | None = None
     language: str | None = None
     avatar_file: str | None = None
+    avatar_small_file: str | None = None
     header_file: str | None = None
 
 
@@ -198,6 +204,7 @@ async def do_update_profile(
         "default_sensitive": changes.sensitive,
         "default_language": changes.language,
         "avatar_file": changes.avatar_file,
+        "avatar_small_file": changes.avatar_small_file,
         "header_file": changes.header_file,
     }
     for name, value in mapping.items():

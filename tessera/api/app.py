@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from tessera import __version__, accounts
+from tessera import __version__, accounts, media
 from tessera.api import files, instance
 from tessera.core.config import Settings
 from tessera.core.errors import TesseraError
@@ -42,13 +42,15 @@ def create_app(settings: Settings) -> FastAPI:
     _add_error_handlers(app)
     app.include_router(accounts.oauth_router)
     app.include_router(accounts.api_router)
+    app.include_router(media.api_router)
     app.include_router(instance.router)
     app.include_router(files.router)
     _add_health(app, runtime)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
-    media_dir = settings.data_dir / "media"
-    media_dir.mkdir(parents=True, exist_ok=True)
-    app.mount("/media", files.ImmutableFiles(directory=media_dir), name="media")
+    if settings.media_storage == "local":
+        media_dir = settings.data_dir / "media"
+        media_dir.mkdir(parents=True, exist_ok=True)
+        app.mount("/media", files.ImmutableFiles(directory=media_dir), name="media")
     app.add_middleware(ApiBudgetMiddleware, limiter=runtime.limiter, settings=settings)
     app.add_middleware(RequestMiddleware)
     return app

@@ -6,10 +6,10 @@ import ipaddress
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from limits import parse_many
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["ConfigError", "Settings", "load_settings"]
@@ -63,6 +63,32 @@ class Settings(BaseSettings):
     avatar_size_limit: int = Field(default=8 * 1024 * 1024, gt=0)
     """Largest avatar or header image accepted, in bytes."""
 
+    media_size_limit: int = Field(default=20 * 1024 * 1024, gt=0)
+    """Largest photo upload accepted, in bytes."""
+
+    media_max_pixels: int = Field(default=50_000_000, gt=0)
+    """Most pixels a photo may have, checked from its header before decoding."""
+
+    media_min_side: int = Field(default=32, gt=0)
+    """Fewest pixels a photo may have on its shorter side."""
+
+    media_workers: int = Field(default=2, gt=0, le=64)
+    """Threads that process photos (libvips runs outside the GIL)."""
+
+    media_storage: Literal["local", "s3"] = "local"
+    """Where files go: `local` (under the data dir) or `s3` (an S3-compatible bucket)."""
+
+    media_base_url: str | None = None
+    """Public URL prefix of stored files, e.g. a CDN in front of the bucket."""
+
+    s3_endpoint: str | None = None
+    """The S3 endpoint URL; unset means AWS's own for the region."""
+
+    s3_bucket: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+
     log_level: str = "INFO"
     """Lowest level written to the JSON log."""
 
@@ -80,7 +106,7 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value or None
 
-    @field_validator("public_url")
+    @field_validator("public_url", "media_base_url", "s3_endpoint")
     @classmethod
     def _absolute_url(cls, value: str | None) -> str | None:
         if value and not value.startswith(("http://", "https://")):
@@ -109,6 +135,12 @@ class Settings(BaseSettings):
         if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
         return value.upper()
+
+    @model_validator(mode="after")
+    def _s3_complete(self) -> Settings:
+        if self.media_storage == "s3" and not self.s3_bucket:
+            raise ValueError("TESSERA_S3_BUCKET must be set when TESSERA_MEDIA_STORAGE=s3")
+        return self
 
     @property
     def embedded(self) -> bool:
@@ -142,6 +174,8 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else "?"
         message = str(first["msg"]).removeprefix("Value error, ")
-        raise ConfigError(f"invalid setting TESSERA_{field.upper()}: {message}") from None
+        if not first["loc"]:
+            raise ConfigError(f"invalid settings: {message}") from None
+        field = str(first["loc"][0]).upper()
+        raise ConfigError(f"invalid setting TESSERA_{field}: {message}") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,7 @@ def sessionmaker(engine: AsyncEngine, cache: Cache) -> async_sessionmaker[AsyncS
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info={_CACHE: cache})
 
 
+@asynccontextmanager
 async def session_scope(
     factory: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[AsyncSession]:

@@ -16,9 +16,9 @@ from fastapi import Depends, Request
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 from starlette.formparsers import MultiPartException
 
-from tessera.core.errors import BadRequest, ValidationFailed
+from tessera.core.errors import BadRequest, NotFound, ValidationFailed
 
-__all__ = ["Params", "StrList", "parsed", "read_params", "validate"]
+__all__ = ["Params", "StrList", "is_id", "parse_id", "parsed", "read_params", "validate"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -88,6 +88,18 @@ async def read_params(request: Request) -> dict[str, Any]:
     elif content_type and await request.body():
         raise BadRequest(f"Unsupported content type {content_type!r}")
     return params
+
+
+def is_id(raw: str) -> bool:
+    """Ids are decimal signed 64-bit integers (what the database columns hold)."""
+    return raw.isdigit() and len(raw) <= 19 and int(raw) < 2**63
+
+
+def parse_id(raw: str) -> int:
+    """A path id; anything that is not one names no record."""
+    if not is_id(raw):
+        raise NotFound()
+    return int(raw)
 
 
 def _field_name(loc: tuple[int | str, ...]) -> str:

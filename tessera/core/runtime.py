@@ -15,9 +15,18 @@ from tessera.core.cache import Cache, MemoryCache, RedisCache
 from tessera.core.config import Settings
 from tessera.core.db import create_engine, session_scope, sessionmaker
 from tessera.core.ratelimit import RateLimiter
-from tessera.core.storage import LocalStorage
+from tessera.core.storage import Storage, open_storage
 
-__all__ = ["Runtime", "RuntimeDep", "SessionDep", "SettingsDep", "base_url", "runtime_of"]
+__all__ = [
+    "Links",
+    "Runtime",
+    "RuntimeDep",
+    "SessionDep",
+    "SettingsDep",
+    "base_url",
+    "links",
+    "runtime_of",
+]
 
 
 @dataclass
@@ -28,7 +37,7 @@ class Runtime:
     redis: Redis | None
     cache: Cache
     limiter: RateLimiter
-    storage: LocalStorage
+    storage: Storage
 
     @classmethod
     def open(cls, settings: Settings) -> Runtime:
@@ -42,10 +51,11 @@ class Runtime:
             redis=redis,
             cache=cache,
             limiter=RateLimiter(settings),
-            storage=LocalStorage(settings.data_dir / "media"),
+            storage=open_storage(settings),
         )
 
     async def close(self) -> None:
+        await self.storage.close()
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()
@@ -89,7 +99,7 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    async for session in session_scope(runtime_of(request).sessions):
+    async with session_scope(runtime_of(request).sessions) as session:
         yield session
 
 
@@ -108,3 +118,18 @@ def base_url(request: Request) -> str:
         return public
     host = request.headers.get("host") or "{}:{}".format(*request.scope["server"])
     return f"{request.scope['scheme']}://{host}{request.scope.get('root_path', '')}"
+
+
+@dataclass(frozen=True, slots=True)
+class Links:
+    """How to write absolute URLs in one answer: the server's and the stored files'."""
+
+    base: str
+    storage: Storage
+
+    def media(self, key: str) -> str:
+        return self.storage.url(key, self.base)
+
+
+def links(request: Request) -> Links:
+    return Links(base_url(request), runtime_of(request).storage)

@@ -2,7 +2,8 @@
 
 from alembic import context
 
-import tessera.accounts.models  # noqa: F401  (every service registers its tables here)
+import tessera.accounts.models
+import tessera.media.models  # noqa: F401  (every service registers its tables here)
 from tessera.core.db import Base
 
 connection = context.config.attributes["connection"]

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+import pyvips
 
 from tests.conftest import MakeUser, User
 
@@ -249,7 +250,7 @@ async def test_multipart_avatar_is_stored_and_served_immutably(
     client: httpx.AsyncClient, make_user: MakeUser, data_dir: Path
 ) -> None:
     user = await make_user("avatar")
-    image = unique_png()
+    image = png(600, 500, noise=True)
     before = media_files(data_dir)
     response = await client.patch(
         UPDATE,
@@ -262,8 +263,9 @@ async def test_multipart_avatar_is_stored_and_served_immutably(
     assert body["display_name"] == "With avatar"
     assert body["avatar"] == body["avatar_static"]
     assert body["avatar"].startswith("http://tessera.test/media/")
-    assert body["avatar"].endswith(".png")
-    assert len(media_files(data_dir) - before) == 1
+    assert body["avatar"].endswith(".jpg")
+    # Re-encoded by the media pipeline: 400 and 80 pixel squares, each as JPEG and WebP.
+    assert len(media_files(data_dir) - before) == 4
     assert (await me(client, user))["avatar"] == body["avatar"]
     public = (await client.get(f"/api/v1/accounts/{user.id}")).json()
     assert public["avatar"] == body["avatar"]
@@ -271,9 +273,10 @@ async def test_multipart_avatar_is_stored_and_served_immutably(
     path = urlsplit(body["avatar"]).path
     served = await client.get(path)
     assert served.status_code == 200
-    assert served.content == image
+    decoded = pyvips.Image.new_from_buffer(served.content, "")
+    assert (decoded.width, decoded.height) == (400, 400)
     assert served.headers["cache-control"] == "public, max-age=31536000, immutable"
-    assert served.headers["content-type"] == "image/png"
+    assert served.headers["content-type"] == "image/jpeg"
     etag = served.headers["etag"]
     assert etag
 
@@ -284,34 +287,35 @@ async def test_multipart_avatar_is_stored_and_served_immutably(
 
     partial = await client.get(path, headers={"Range": "bytes=0-7"})
     assert partial.status_code == 206
-    assert partial.content == image[:8]
-    assert partial.headers["content-range"] == f"bytes 0-7/{len(image)}"
+    assert partial.content == served.content[:8]
+    assert partial.headers["content-range"] == f"bytes 0-7/{len(served.content)}"
 
 
 async def test_a_header_image_is_stored_too(client: httpx.AsyncClient, make_user: MakeUser) -> None:
     user = await make_user("header")
-    image = unique_png()
+    image = png(900, 600, noise=True)
     response = await client.patch(
         UPDATE, headers=user.auth, files={"header": ("h.png", image, "image/png")}
     )
     assert response.status_code == 200, response.text
     header = response.json()["header"]
     assert header.startswith("http://tessera.test/media/")
-    assert (await client.get(urlsplit(header).path)).content == image
+    served = pyvips.Image.new_from_buffer((await client.get(urlsplit(header).path)).content, "")
+    assert (served.width, served.height) == (900, 300)  # cropped to the 3:1 banner shape
 
 
 async def test_the_same_image_twice_is_stored_once(
     client: httpx.AsyncClient, make_user: MakeUser, data_dir: Path
 ) -> None:
     first, second = await make_user("same1"), await make_user("same2")
-    image = unique_png()
+    image = png(600, 500, noise=True)
     before = media_files(data_dir)
     for user in (first, second):
         response = await client.patch(
             UPDATE, headers=user.auth, files={"avatar": ("a.png", image, "image/png")}
         )
         assert response.status_code == 200, response.text
-    assert len(media_files(data_dir) - before) == 1
+    assert len(media_files(data_dir) - before) == 4
     assert (await me(client, first))["avatar"] == (await me(client, second))["avatar"]
 
 

@@ -1,0 +1,168 @@
+"""Shared steps for the OAuth and sign-up tests: apps, logins, the consent page, the database."""
+
+from __future__ import annotations
+
+import html
+import re
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, cast
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.pool import QueuePool
+
+from tessera.accounts.models import Account
+from tessera.core.runtime import Runtime
+
+OOB = "urn:ietf:wg:oauth:2.0:oob"
+CALLBACK = "https://app.example/cb"
+ALL_SCOPES = "read write follow push"
+
+_HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
+_CODE = re.compile(r'<code id="code">([^<]+)</code>')
+
+
+def app_of(client: httpx.AsyncClient) -> FastAPI:
+    """The ASGI app behind a test client (built by `make_client`)."""
+    transport = client._transport
+    assert isinstance(transport, httpx.ASGITransport)
+    return cast(FastAPI, transport.app)
+
+
+def runtime_of(client: httpx.AsyncClient) -> Runtime:
+    runtime: Runtime = app_of(client).state.runtime
+    return runtime
+
+
+@asynccontextmanager
+async def db(client: httpx.AsyncClient) -> AsyncIterator[AsyncSession]:
+    """A committed transaction on the database of the app behind `client`."""
+    async with runtime_of(client).sessions() as session, session.begin():
+        yield session
+
+
+async def assert_sessions_returned(client: httpx.AsyncClient) -> None:
+    """Every request, failed ones included, gave its database connection back."""
+    pool = runtime_of(client).engine.pool
+    if isinstance(pool, QueuePool):
+        assert pool.checkedout() == 0
+
+
+async def account_count(client: httpx.AsyncClient) -> int:
+    async with db(client) as session:
+        return (await session.scalar(select(func.count()).select_from(Account))) or 0
+
+
+@asynccontextmanager
+async def sibling(
+    client: httpx.AsyncClient, ip: str = "203.0.113.7"
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Another browser (own cookie jar, own address) talking to the same app."""
+    transport = httpx.ASGITransport(app=app_of(client), client=(ip, 50000))
+    async with httpx.AsyncClient(transport=transport, base_url=client.base_url) as other:
+        yield other
+
+
+def unique_ip() -> str:
+    """A documentation-range address no other test uses, so rate-limit budgets stay apart."""
+    return f"198.51.{secrets.randbelow(256)}.{secrets.randbelow(254) + 1}"
+
+
+def unique_prefix(backend_overrides: dict[str, Any]) -> str:
+    """A Redis key prefix inside the test session's one (cleaned up with it)."""
+    base = str(backend_overrides.get("redis_prefix", "tessera:"))
+    return f"{base}{secrets.token_hex(4)}:"
+
+
+async def register_app(
+    client: httpx.AsyncClient,
+    *,
+    scopes: str | None = ALL_SCOPES,
+    redirect_uris: str = OOB,
+    name: str = "Test app",
+) -> dict[str, Any]:
+    data = {"client_name": name, "redirect_uris": redirect_uris}
+    if scopes is not None:
+        data["scopes"] = scopes
+    response = await client.post("/api/v1/apps", data=data)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def credentials(app: dict[str, Any]) -> dict[str, str]:
+    return {"client_id": app["client_id"], "client_secret": app["client_secret"]}
+
+
+async def app_token(client: httpx.AsyncClient, app: dict[str, Any], scope: str) -> str:
+    response = await client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "scope": scope, **credentials(app)},
+    )
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
+
+
+async def password_grant(
+    client: httpx.AsyncClient,
+    app: dict[str, Any],
+    username: str,
+    password: str,
+    scope: str = ALL_SCOPES,
+) -> httpx.Response:
+    return await client.post(
+        "/oauth/token",
+        data={
+            "grant_type": "password",
+            "username": username,
+            "password": password,
+            "scope": scope,
+            **credentials(app),
+        },
+    )
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def me(client: httpx.AsyncClient, token: str) -> httpx.Response:
+    return await client.get("/api/v1/accounts/verify_credentials", headers=bearer(token))
+
+
+def hidden_fields(page: str) -> dict[str, str]:
+    """The hidden inputs of the consent form, as a browser would send them back."""
+    return {name: html.unescape(value) for name, value in _HIDDEN.findall(page)}
+
+
+def shown_code(page: str) -> str | None:
+    found = _CODE.search(page)
+    return html.unescape(found.group(1)) if found else None
+
+
+async def open_consent_page(
+    browser: httpx.AsyncClient,
+    app: dict[str, Any],
+    *,
+    redirect_uri: str,
+    scope: str = ALL_SCOPES,
+    **extra: str,
+) -> dict[str, str]:
+    """GETs the authorization page and returns the form a browser would submit."""
+    response = await browser.get(
+        "/oauth/authorize",
+        params={
+            "response_type": "code",
+            "client_id": app["client_id"],
+            "redirect_uri": redirect_uri,
+            "scope": scope,
+            **extra,
+        },
+    )
+    assert response.status_code == 200, response.text
+    return hidden_fields(response.text)
