@@ -37,7 +37,7 @@ test-fast: $(STAMP) ## the embedded suite without the end-to-end tests
 
 test: check test-embedded test-scaled ## everything CI runs
 
-bench: $(STAMP) ## requests per second against a ceiling measured in the same run
+bench: $(STAMP) ## req/s against a ceiling, and the photo pipeline against vipsthumbnail and Pillow
 	$(BIN)/python bench/run.py
 
 lock: ## re-pin every dependency after changing pyproject.toml

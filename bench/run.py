@@ -2,7 +2,8 @@
 
 Starts `tessera serve` (embedded; with `--scaled` also on PostgreSQL + Redis) and the
 minimal app in `bench/ceiling.py`, each one process on a free port, drives both with
-`wrk --latency`, prints a Markdown table and writes it to `bench/results/latest.md`.
+`wrk --latency`; then times the photo pipeline (`bench/media.py`). Prints both Markdown
+tables and writes them to `bench/results/latest.md`.
 """
 
 from __future__ import annotations
@@ -244,6 +245,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--photo-runs", type=int, default=7, help="timed runs per pipeline")
+    parser.add_argument("--uploads", type=int, default=20, help="photo uploads timed in total")
     args = parser.parse_args()
     wrk = ensure_wrk()
     if os.getloadavg()[0] > 0.5:
@@ -257,7 +260,9 @@ def main() -> None:
         else:
             rows.append(("embedded (SQLite)", bench_tessera(wrk, args, {}), top))
         print(f"bench: {rows[-1][0]}: {rows[-1][1].rps:,.0f} req/s, ceiling {top.rps:,.0f}")
-    result = table(rows)
+    import media  # here, not above: media imports this module's helpers
+
+    result = f"{table(rows)}\n{media.photo_bench(args.photo_runs, args.uploads)}"
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(result)
     print(f"\n{result}\n(written to {RESULTS.relative_to(ROOT)})")

@@ -1,22 +1,27 @@
 """Test session: a fresh database (SQLite, or PostgreSQL + a Redis prefix when scaled).
 
 `TESSERA_TEST_BACKEND=embedded|scaled` picks the backend; `make test` runs both. With
-`CI=true` the scaled backend must be reachable; elsewhere it is skipped, loudly.
+`CI=true` the scaled backend must be reachable; elsewhere it is skipped, loudly. The scaled
+backend stores media in a bucket of a real S3-protocol server (moto's, started here).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
 import pytest
+from aiobotocore.session import get_session
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
@@ -29,6 +34,9 @@ PG_ADMIN_DSN = os.environ.get("TESSERA_TEST_PG", "postgresql://postgres@127.0.0.
 REDIS_URL = os.environ.get("TESSERA_TEST_REDIS", "redis://127.0.0.1:6379/0")
 GENEROUS = "100000 per minute"
 """Rate limits for the suite, raised through the settings as an operator would."""
+S3_REGION = "us-east-1"
+S3_KEY = "testing"
+"""moto accepts any credentials; these are the conventional ones."""
 
 
 def _reachable(host: str, port: int) -> bool:
@@ -62,9 +70,69 @@ class Backend:
     env: dict[str, str]
     """The same configuration as `TESSERA_*` variables, for `tessera serve` processes."""
 
+    @property
+    def on_s3(self) -> bool:
+        """Whether stored files go to the S3 bucket rather than the data dir."""
+        return bool(self.settings_overrides.get("media_storage") == "s3")
+
 
 @pytest.fixture(scope="session")
-async def backend(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Backend]:
+def s3_server() -> Iterator[str]:
+    """The endpoint URL of a real S3-protocol server (moto's, in a thread) on a free port.
+
+    Started only when a test or the scaled backend asks for it.
+    """
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+        if server._server is not None:
+            server._server.server_close()  # stop() leaves the listening socket open
+
+
+@asynccontextmanager
+async def s3_client(endpoint: str) -> AsyncIterator[Any]:
+    """An aiobotocore S3 client for the test server, closed on exit."""
+    async with get_session().create_client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=S3_REGION,
+        aws_access_key_id=S3_KEY,
+        aws_secret_access_key=S3_KEY,
+    ) as client:
+        yield client
+
+
+async def create_bucket(endpoint: str) -> str:
+    """A new, uniquely named bucket on the test server, readable by anyone (as an
+    operator sets it up: clients fetch the files straight from it)."""
+    bucket = f"tessera-test-{secrets.token_hex(6)}"
+    public_read = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:GetObject",
+                "Resource": f"arn:aws:s3:::{bucket}/*",
+            }
+        ],
+    }
+    async with s3_client(endpoint) as client:
+        await client.create_bucket(Bucket=bucket)
+        await client.put_bucket_policy(Bucket=bucket, Policy=json.dumps(public_read))
+    return bucket
+
+
+@pytest.fixture(scope="session")
+async def backend(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> AsyncIterator[Backend]:
     data_dir = tmp_path_factory.mktemp("data")
     common: dict[str, Any] = {
         "data_dir": data_dir,
@@ -78,6 +146,8 @@ async def backend(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Bac
         await _migrate(settings)
         yield Backend(common, _env(common))
         return
+    endpoint: str = request.getfixturevalue("s3_server")
+    bucket = await create_bucket(endpoint)
     name = f"tessera_test_{secrets.token_hex(6)}"
     prefix = f"tessera-test-{secrets.token_hex(6)}:"
     admin = await asyncpg.connect(PG_ADMIN_DSN)
@@ -88,6 +158,12 @@ async def backend(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Bac
         "database_url": f"{host}/{name}",
         "redis_url": REDIS_URL,
         "redis_prefix": prefix,
+        "media_storage": "s3",
+        "s3_endpoint": endpoint,
+        "s3_bucket": bucket,
+        "s3_region": S3_REGION,
+        "s3_access_key": S3_KEY,
+        "s3_secret_key": S3_KEY,
     }
     try:
         await _migrate(load_settings(**overrides))
@@ -145,6 +221,63 @@ async def client(make_client: AppFactory) -> httpx.AsyncClient:
 def data_dir(backend: Backend) -> Path:
     path: Path = backend.settings_overrides["data_dir"]
     return path
+
+
+StoredKeys = Callable[[], Awaitable[set[str]]]
+
+
+@pytest.fixture(scope="session")
+async def stored_keys(backend: Backend) -> AsyncIterator[StoredKeys]:
+    """Lists the keys of every stored file, whichever driver the backend uses.
+
+    Locally that is every file under `<data dir>/media` (half-written ones included).
+    """
+    overrides = backend.settings_overrides
+    if not backend.on_s3:
+        root = Path(overrides["data_dir"]) / "media"
+
+        async def local_keys() -> set[str]:
+            if not root.exists():
+                return set()
+            return {path.relative_to(root).as_posix() for path in root.rglob("*") if path.is_file()}
+
+        yield local_keys
+        return
+    async with s3_client(overrides["s3_endpoint"]) as s3:
+
+        async def bucket_keys() -> set[str]:
+            keys: set[str] = set()
+            pages = s3.get_paginator("list_objects_v2").paginate(Bucket=overrides["s3_bucket"])
+            async for page in pages:
+                keys.update(item["Key"] for item in page.get("Contents", []))
+            return keys
+
+        yield bucket_keys
+
+
+FetchMedia = Callable[..., Awaitable[httpx.Response]]
+
+
+@pytest.fixture(scope="session")
+async def fetch_media(client: httpx.AsyncClient) -> AsyncIterator[FetchMedia]:
+    """GETs a stored file's URL: from the app (local driver) or over the network (S3)."""
+    async with httpx.AsyncClient() as network:
+
+        async def fetch(url: str, headers: dict[str, str] | None = None) -> httpx.Response:
+            if url.startswith(str(client.base_url)):
+                return await client.get(urlsplit(url).path, headers=headers)
+            return await network.get(url, headers=headers)
+
+        yield fetch
+
+
+@pytest.fixture(scope="session")
+def media_url_prefix(backend: Backend) -> str:
+    """How the URLs of stored files start, for the default client."""
+    overrides = backend.settings_overrides
+    if backend.on_s3:
+        return f"{overrides['s3_endpoint']}/{overrides['s3_bucket']}/"
+    return "http://tessera.test/media/"
 
 
 @dataclass

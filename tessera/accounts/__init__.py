@@ -6,19 +6,42 @@ Other services use only what is listed here.
 # The dependencies come first: other services' routes import them while this package's
 # own routes (which use the media service) are still being imported.
 from tessera.accounts.auth import Caller, caller_with, optional_caller, user_id_with, user_with
-from tessera.accounts.public import count_accounts, create_user
+from tessera.accounts.public import (
+    PostingDefaults,
+    account_exists,
+    applications,
+    count_accounts,
+    create_user,
+    followed_among,
+    ids_by_username,
+    locked_among,
+    posting_defaults,
+    profile_keys_in_use,
+    record_post,
+    render_accounts,
+)
 
 from tessera.accounts.api import router as api_router  # isort: skip
 from tessera.accounts.oauth_api import router as oauth_router  # isort: skip
 
 __all__ = [
     "Caller",
+    "PostingDefaults",
+    "account_exists",
     "api_router",
+    "applications",
     "caller_with",
     "count_accounts",
     "create_user",
+    "followed_among",
+    "ids_by_username",
+    "locked_among",
     "oauth_router",
     "optional_caller",
+    "posting_defaults",
+    "profile_keys_in_use",
+    "record_post",
+    "render_accounts",
     "user_id_with",
     "user_with",
 ]

@@ -5,16 +5,18 @@ from __future__ import annotations
 import base64
 import binascii
 import html
+from functools import partial
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.accounts import oauth, render, service
 from tessera.accounts.auth import Caller, caller_with, forget_token
-from tessera.accounts.models import OAuthApp
+from tessera.accounts.models import Account, OAuthApp
 from tessera.accounts.scopes import KNOWN_SCOPES
 from tessera.core.errors import BadRequest
 from tessera.core.params import Params, StrList, parsed, read_params, validate
@@ -129,10 +131,14 @@ def _basic_credentials(request: Request) -> tuple[str | None, str | None]:
     return client_id, secret
 
 
-async def _login_allowed(runtime: Runtime, request: Request, login: str) -> None:
-    """Both the client address and the account being tried have a log-in budget."""
+async def _checked_login(
+    runtime: Runtime, request: Request, session: AsyncSession, login: str, password: str
+) -> Account | None:
+    """Check a password within the log-in budgets of the client address and the account."""
     await runtime.limiter.enforce("login", "ip:" + client_ip(request.scope, runtime.settings))
-    await runtime.limiter.enforce("login", "account:" + login.strip().lower())
+    return await service.check_login(
+        session, login, password, partial(runtime.limiter.enforce, "login")
+    )
 
 
 @router.post("/oauth/token")
@@ -150,8 +156,7 @@ async def token(request: Request, runtime: RuntimeDep, session: SessionDep) -> d
         login = oauth.require_grant_field(form.username, "username")
         password = oauth.require_grant_field(form.password, "password")
         scopes = oauth.requested_scopes(app, form.scope)
-        await _login_allowed(runtime, request, login)
-        account = await service.check_login(session, login, password)
+        account = await _checked_login(runtime, request, session, login, password)
         if account is None:
             raise oauth.OAuthError("invalid_grant", "Invalid username, e-mail address or password")
         return render.token(await oauth.issue_token(session, app.id, account.id, scopes, lifetime))
@@ -338,8 +343,7 @@ async def authorize(
         if form.redirect_uri == oauth.OOB_URI:
             return _page(app.name, "<h1>Authorization denied</h1>")
         return _redirect(form.redirect_uri, {"error": "access_denied", **state})
-    await _login_allowed(runtime, request, form.login)
-    account = await service.check_login(session, form.login, form.password)
+    account = await _checked_login(runtime, request, session, form.login, form.password)
     if account is None:
         return _login_form(
             request, app, form, scopes, "Invalid username, e-mail address or password", 401

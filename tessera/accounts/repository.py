@@ -230,3 +230,79 @@ async def claim_code(session: AsyncSession, code_id: int, when: datetime) -> boo
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+# -- for other services (through public.py) ----------------------------------------------
+
+
+async def ids_by_username_keys(session: AsyncSession, keys: Iterable[str]) -> dict[str, int]:
+    """{lower-cased username: account id} for the usernames that exist."""
+    wanted = set(keys)
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(Account.username_key, Account.id).where(Account.username_key.in_(wanted))
+    )
+    return {key: account_id for key, account_id in rows}
+
+
+async def followed_among(session: AsyncSession, follower: int, targets: Iterable[int]) -> set[int]:
+    wanted = set(targets)
+    if not wanted:
+        return set()
+    rows = await session.scalars(
+        select(Follow.target_account_id).where(
+            Follow.account_id == follower, Follow.target_account_id.in_(wanted)
+        )
+    )
+    return set(rows)
+
+
+async def locked_among(session: AsyncSession, account_ids: Iterable[int]) -> set[int]:
+    wanted = set(account_ids)
+    if not wanted:
+        return set()
+    rows = await session.scalars(
+        select(Account.id).where(Account.id.in_(wanted), Account.locked.is_(True))
+    )
+    return set(rows)
+
+
+async def record_post(
+    session: AsyncSession, account_id: int, delta: int, at: datetime | None
+) -> None:
+    mark_changed(session, account_id)
+    values: dict[str, object] = {"statuses_count": Account.statuses_count + delta}
+    if at is not None:
+        values["last_status_at"] = at
+    await session.execute(
+        update(Account)
+        .where(Account.id == account_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def apps_by_ids(session: AsyncSession, app_ids: Iterable[int]) -> dict[int, OAuthApp]:
+    wanted = set(app_ids)
+    if not wanted:
+        return {}
+    rows = await session.scalars(select(OAuthApp).where(OAuthApp.id.in_(wanted)))
+    return {app.id: app for app in rows}
+
+
+async def profile_keys_in_use(session: AsyncSession, keys: Iterable[str]) -> set[str]:
+    """Which of these storage keys an avatar or header still names."""
+    wanted = set(keys)
+    if not wanted:
+        return set()
+    rows = await session.execute(
+        select(Account.avatar_file, Account.avatar_small_file, Account.header_file).where(
+            or_(
+                Account.avatar_file.in_(wanted),
+                Account.avatar_small_file.in_(wanted),
+                Account.header_file.in_(wanted),
+            )
+        )
+    )
+    return {key for row in rows for key in row if key in wanted}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -127,9 +128,16 @@ async def register(
     return account
 
 
-async def check_login(session: AsyncSession, login: str, password: str) -> Account | None:
-    """The account whose username or e-mail and password match; same cost either way."""
+async def check_login(
+    session: AsyncSession, login: str, password: str, limit: Callable[[str], Awaitable[object]]
+) -> Account | None:
+    """The account whose username or e-mail and password match; same cost either way.
+
+    `limit(key)` is awaited before the password is checked, with one key per account
+    (so its username and its e-mail share one budget), or per typed name if none.
+    """
     account = await repository.account_by_login(session, login)
+    await limit(f"account:{account.id}" if account else f"login:{login.strip().lower()}")
     if account is None:
         await passwords.burn_time(password)
         return None

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from tessera import __version__, accounts, media
+from tessera import __version__, accounts, media, posts
 from tessera.api import files, instance
 from tessera.core.config import Settings
 from tessera.core.errors import TesseraError
@@ -27,6 +27,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        runtime.start()
         yield
         await runtime.close()
 
@@ -43,6 +44,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(accounts.oauth_router)
     app.include_router(accounts.api_router)
     app.include_router(media.api_router)
+    app.include_router(posts.api_router)
     app.include_router(instance.router)
     app.include_router(files.router)
     _add_health(app, runtime)

@@ -7,7 +7,8 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 
-from tessera import __version__, accounts
+from tessera import __version__, accounts, posts
+from tessera.core.config import Settings
 from tessera.core.runtime import SessionDep, SettingsDep, base_url
 
 router = APIRouter()
@@ -16,8 +17,6 @@ VERSION = f"4.0.0 (compatible; Tessera {__version__})"
 MAX_CHARACTERS = 2200
 MAX_MEDIA = 10
 IMAGE_TYPES = ["image/jpeg", "image/png", "image/webp", "image/heic", "image/avif", "image/gif"]
-IMAGE_SIZE_LIMIT = 20 * 1024 * 1024
-IMAGE_MATRIX_LIMIT = 50_000_000
 DESCRIPTION = "A photo-sharing community running Tessera."
 
 
@@ -29,12 +28,12 @@ def _statuses() -> dict[str, int]:
     }
 
 
-def _media() -> dict[str, Any]:
+def _media(settings: Settings) -> dict[str, Any]:
     return {
         "supported_mime_types": IMAGE_TYPES,
         "description_limit": 1500,
-        "image_size_limit": IMAGE_SIZE_LIMIT,
-        "image_matrix_limit": IMAGE_MATRIX_LIMIT,
+        "image_size_limit": settings.media_size_limit,
+        "image_matrix_limit": settings.media_max_pixels,
         "video_size_limit": 0,
         "video_frame_rate_limit": 0,
         "video_matrix_limit": 0,
@@ -70,7 +69,7 @@ async def instance_v1(
         "urls": {"streaming_api": _streaming(base)},
         "stats": {
             "user_count": await accounts.count_accounts(session),
-            "status_count": 0,
+            "status_count": await posts.count_posts(session),
             "domain_count": 0,
         },
         "thumbnail": None,
@@ -81,7 +80,7 @@ async def instance_v1(
         "configuration": {
             "accounts": {"max_featured_tags": 0},
             "statuses": _statuses(),
-            "media_attachments": _media(),
+            "media_attachments": _media(settings),
             "polls": _polls(),
         },
         "contact_account": None,
@@ -108,7 +107,7 @@ async def instance_v2(request: Request, settings: SettingsDep) -> dict[str, Any]
             "vapid": {"public_key": ""},
             "accounts": {"max_featured_tags": 0, "max_pinned_statuses": 0},
             "statuses": _statuses(),
-            "media_attachments": _media(),
+            "media_attachments": _media(settings),
             "polls": _polls(),
             "translation": {"enabled": False},
         },

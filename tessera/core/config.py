@@ -85,9 +85,16 @@ class Settings(BaseSettings):
     """The S3 endpoint URL; unset means AWS's own for the region."""
 
     s3_bucket: str | None = None
+    """The bucket that holds every stored file; required when `media_storage` is `s3`."""
+
     s3_region: str = "us-east-1"
+    """The bucket's region (signs requests; names the AWS host when no endpoint is set)."""
+
     s3_access_key: str | None = None
+    """Access key id; unset means the usual AWS credential chain."""
+
     s3_secret_key: str | None = None
+    """Secret access key, paired with `s3_access_key`."""
 
     log_level: str = "INFO"
     """Lowest level written to the JSON log."""

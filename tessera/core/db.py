@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,8 +32,10 @@ __all__ = [
     "Base",
     "IdPK",
     "UTCDateTime",
+    "after_commit",
     "create_engine",
     "evict_stale",
+    "mark_events_emitted",
     "migrate",
     "pending_migrations",
     "session_scope",
@@ -41,6 +44,10 @@ __all__ = [
 ]
 
 _CACHE = "tessera.cache"
+_WAKE = "tessera.wake_relay"
+_EMITTED = "tessera.events_emitted"
+_AFTER_COMMIT = "tessera.after_commit"
+log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 NAMING_CONVENTION = {
@@ -100,9 +107,34 @@ def create_engine(settings: Settings) -> AsyncEngine:
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
-def sessionmaker(engine: AsyncEngine, cache: Cache) -> async_sessionmaker[AsyncSession]:
-    """Sessions that know the cache, so that commits can evict what they made stale."""
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info={_CACHE: cache})
+def sessionmaker(
+    engine: AsyncEngine, cache: Cache, wake_relay: Callable[[], None] | None = None
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions that know the cache, so that commits can evict what they made stale, and
+    the outbox relay, so that commits which emitted events wake it."""
+    info: dict[str, Any] = {_CACHE: cache, _WAKE: wake_relay}
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info=info)
+
+
+def mark_events_emitted(session: AsyncSession) -> None:
+    """The transaction wrote outbox rows: wake the relay once it commits."""
+    session.info[_EMITTED] = True
+
+
+def after_commit(session: AsyncSession, action: Callable[[], Awaitable[None]]) -> None:
+    """Run `action` once this transaction has committed (never if it rolls back).
+
+    For side effects outside the database that must not happen unless the commit does,
+    and whose loss (the process dying first) costs nothing worse than garbage, such as
+    deleting files no row uses any more. Work others must not miss goes in the outbox.
+    """
+    session.info.setdefault(_AFTER_COMMIT, []).append(action)
+
+
+def _forget_side_effects(session: AsyncSession) -> None:
+    stale_keys(session)
+    session.info.pop(_EMITTED, None)
+    session.info.pop(_AFTER_COMMIT, None)
 
 
 @asynccontextmanager
@@ -111,7 +143,8 @@ async def session_scope(
 ) -> AsyncIterator[AsyncSession]:
     """One transaction: committed when the caller finishes, rolled back when it raises.
 
-    After the commit, the cache keys the transaction marked stale are deleted.
+    After the commit: the cache keys the transaction marked stale are deleted, the
+    outbox relay is woken if events were emitted, and `after_commit` actions run.
     """
     async with factory() as session:
         try:
@@ -119,9 +152,18 @@ async def session_scope(
             await session.commit()
         except BaseException:
             await session.rollback()
-            stale_keys(session)
+            _forget_side_effects(session)
             raise
         await evict_stale(session)
+        wake = session.info.get(_WAKE)
+        if session.info.pop(_EMITTED, False) and wake is not None:
+            wake()
+        for action in session.info.pop(_AFTER_COMMIT, ()):
+            try:
+                await action()
+            except Exception:
+                # Committed is committed: the caller's answer stands, the leftover is logged.
+                log.exception("an after-commit action failed")
 
 
 async def evict_stale(session: AsyncSession) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from tessera.core.cache import Cache, MemoryCache, RedisCache
 from tessera.core.config import Settings
 from tessera.core.db import create_engine, session_scope, sessionmaker
+from tessera.core.outbox import Relay
 from tessera.core.ratelimit import RateLimiter
 from tessera.core.storage import Storage, open_storage
 
@@ -38,23 +39,31 @@ class Runtime:
     cache: Cache
     limiter: RateLimiter
     storage: Storage
+    relay: Relay
 
     @classmethod
     def open(cls, settings: Settings) -> Runtime:
         engine = create_engine(settings)
         redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
         cache: Cache = RedisCache(redis, settings.redis_prefix) if redis else MemoryCache()
+        relay = Relay(engine)
         return cls(
             settings=settings,
             engine=engine,
-            sessions=sessionmaker(engine, cache),
+            sessions=sessionmaker(engine, cache, relay.wake),
             redis=redis,
             cache=cache,
             limiter=RateLimiter(settings),
             storage=open_storage(settings),
+            relay=relay,
         )
 
+    def start(self) -> None:
+        """Begin background work: publish events a previous process left behind."""
+        self.relay.wake()
+
     async def close(self) -> None:
+        await self.relay.close()
         await self.storage.close()
         if self.redis is not None:
             await self.redis.aclose()

@@ -118,7 +118,10 @@ class S3Storage:
     def url(self, key: str, base_url: str) -> str:
         if self.settings.media_base_url:
             return f"{self.settings.media_base_url}/{key}"
-        return f"{(self.settings.s3_endpoint or '').rstrip('/')}/{self.bucket}/{key}"
+        if self.settings.s3_endpoint:
+            return f"{self.settings.s3_endpoint}/{self.bucket}/{key}"
+        # No endpoint means AWS itself, where a bucket has its own host name.
+        return f"https://{self.bucket}.s3.{self.settings.s3_region}.amazonaws.com/{key}"
 
     async def close(self) -> None:
         await self._stack.aclose()

@@ -4,6 +4,21 @@ Other services use only what is listed here.
 """
 
 from tessera.media.api import router as api_router
-from tessera.media.public import ProfileImage, process_profile_image, store_profile_image
+from tessera.media.public import (
+    ProfileImage,
+    attach_to_post,
+    attachments_of_posts,
+    delete_post_media,
+    process_profile_image,
+    store_profile_image,
+)
 
-__all__ = ["ProfileImage", "api_router", "process_profile_image", "store_profile_image"]
+__all__ = [
+    "ProfileImage",
+    "api_router",
+    "attach_to_post",
+    "attachments_of_posts",
+    "delete_post_media",
+    "process_profile_image",
+    "store_profile_image",
+]

@@ -87,7 +87,7 @@ async def update_media(
     media_id: str,
     form: Annotated[MediaForm, parsed(MediaForm)],
 ) -> dict[str, Any]:
-    media = await service.own_media(session, account_id, parse_id(media_id))
+    media = await service.own_unattached_media(session, account_id, parse_id(media_id))
     await service.update(
         session, media, description=form.description, focus=service.parse_focus(form.focus)
     )

@@ -1,14 +1,18 @@
-"""What other services call: profile images through the same pipeline as photos."""
+"""What other services call: profile images through the same pipeline as photos, and
+the photos of posts (attach, render, delete)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable, Sequence
 from functools import partial
-from typing import Literal
+from typing import Any, Literal
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.core.errors import ValidationFailed
-from tessera.core.runtime import Runtime
-from tessera.media import processing, service
+from tessera.core.runtime import Links, Runtime
+from tessera.media import processing, render, repository, service
 
 ProfileImage = processing.Processed
 
@@ -38,3 +42,59 @@ async def store_profile_image(runtime: Runtime, image: ProfileImage) -> dict[str
     """Store a processed profile image; returns each rendition's JPEG key."""
     files = await service.store_renditions(runtime.storage, runtime.settings.signing_key, image)
     return {name: str(entry["jpeg"]) for name, entry in files.items()}
+
+
+# -- photos of posts (called by the posts service) --------------------------------------
+
+
+async def attach_to_post(
+    session: AsyncSession, account_id: int, post_id: int, media_ids: Sequence[int]
+) -> None:
+    """Give the account's own unattached uploads to a post, in this order.
+
+    Every id that is unknown, someone else's or already attached is a 422 on
+    `media_ids` (all of them named at once); the caller's transaction then rolls back.
+    """
+    rows = await repository.by_ids(session, media_ids)
+    problems: list[tuple[str, str]] = []
+    for media_id in media_ids:
+        row = rows.get(media_id)
+        if row is None or row.account_id != account_id:
+            problems.append(("ERR_INVALID", f"{media_id} is not one of your uploads"))
+        elif row.post_id is not None:
+            problems.append(("ERR_TAKEN", f"{media_id} is already attached to a post"))
+    if problems:
+        raise ValidationFailed({"media_ids": problems})
+    for position, media_id in enumerate(media_ids):
+        if not await repository.attach(session, media_id, account_id, post_id, position):
+            raise ValidationFailed.one(
+                "media_ids", "ERR_TAKEN", f"{media_id} is already attached to a post"
+            )
+
+
+async def attachments_of_posts(
+    session: AsyncSession, post_ids: Iterable[int], urls: Links
+) -> dict[int, list[dict[str, Any]]]:
+    """MediaAttachment entities per post id, in display order (no entry: no media)."""
+    out: dict[int, list[dict[str, Any]]] = {}
+    for row in await repository.of_posts(session, post_ids):
+        if row.post_id is not None:
+            out.setdefault(row.post_id, []).append(render.media_attachment(row, urls))
+    return out
+
+
+async def delete_post_media(session: AsyncSession, post_id: int) -> set[str]:
+    """Delete a post's media rows; returns the storage keys no other media row names.
+
+    Keys are content-addressed, so the same file may back several rows; only the
+    returned ones may be deleted from storage, and only after the commit.
+    """
+    rows = await repository.delete_of_post(session, post_id)
+    keys = {
+        str(entry[fmt])
+        for row in rows
+        for entry in row.files.values()
+        for fmt in ("jpeg", "webp")
+        if entry.get(fmt)
+    }
+    return keys - await repository.keys_in_use(session, keys)

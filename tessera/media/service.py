@@ -123,6 +123,17 @@ async def own_media(session: AsyncSession, account_id: int, media_id: int) -> Me
     return media
 
 
+async def own_unattached_media(
+    session: AsyncSession, account_id: int, media_id: int
+) -> MediaAttachment:
+    """The caller's own upload not yet in a post: once posted, a photo is described
+    through the post (as on Mastodon, where this is a 404 too)."""
+    media = await own_media(session, account_id, media_id)
+    if media.post_id is not None:
+        raise NotFound()
+    return media
+
+
 async def update(
     session: AsyncSession,
     media: MediaAttachment,

@@ -3,7 +3,9 @@
 from alembic import context
 
 import tessera.accounts.models
-import tessera.media.models  # noqa: F401  (every service registers its tables here)
+import tessera.core.outbox
+import tessera.media.models
+import tessera.posts.models  # noqa: F401  (every service registers its tables here)
 from tessera.core.db import Base
 
 connection = context.config.attributes["connection"]

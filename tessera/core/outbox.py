@@ -1,0 +1,217 @@
+"""The transactional outbox: events are rows written in the transaction that causes them.
+
+`emit()` adds a row to `outbox_events` in the caller's session, so an event exists if
+and only if its transaction committed. After each commit that emitted something, the
+session scope wakes the process's `Relay`, which reads the unpublished rows in id order,
+hands each one to its `Publisher` and then marks it published. A process that dies
+between the commit and the hand-over leaves the rows unpublished; the next drain (every
+process drains once on start-up) delivers them. Delivery is therefore at-least-once:
+handlers must be idempotent, keyed by `Event.id`.
+
+Today's publisher calls the handlers registered with `subscribe()` in this process. A
+broker publisher (RabbitMQ, with publisher confirms) replaces it without touching
+`emit()` or the relay: it only has to raise when a message was not confirmed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import JSON, Index, String, select, text, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tessera.core.db import Base, IdPK, UTCDateTime, mark_events_emitted, utcnow
+from tessera.core.ids import new_id
+
+__all__ = [
+    "Event",
+    "Handler",
+    "InProcessPublisher",
+    "OutboxEvent",
+    "Publisher",
+    "Relay",
+    "emit",
+    "subscribe",
+]
+
+log = logging.getLogger(__name__)
+
+BATCH = 100
+
+
+class OutboxEvent(IdPK, Base):
+    """An event waiting to be published (`published_at` null) or already handed over."""
+
+    __tablename__ = "outbox_events"
+    __table_args__ = (
+        Index(
+            "ix_outbox_events_unpublished",
+            "id",
+            postgresql_where=text("published_at IS NULL"),
+            sqlite_where=text("published_at IS NULL"),
+        ),
+    )
+
+    topic: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """What handlers receive. `id` is unique and stable across redeliveries."""
+
+    id: int
+    topic: str
+    payload: dict[str, Any]
+    created_at: datetime
+
+
+Handler = Callable[[Event], Awaitable[None]]
+"""Takes ids from the payload, opens its own session, re-reads rows; may run twice."""
+
+_handlers: dict[str, list[Handler]] = {}
+
+
+def subscribe(topic: str, handler: Handler) -> Callable[[], None]:
+    """Call `handler` for every event on `topic` published by this process.
+
+    Returns a function that removes the subscription.
+    """
+    _handlers.setdefault(topic, []).append(handler)
+
+    def unsubscribe() -> None:
+        if handler in _handlers.get(topic, []):
+            _handlers[topic].remove(handler)
+
+    return unsubscribe
+
+
+def emit(session: AsyncSession, topic: str, payload: dict[str, Any]) -> None:
+    """Record an event in the caller's transaction; it is published after the commit.
+
+    The payload must be JSON (ids as integers); keep it to ids and small facts, since
+    handlers re-read the rows they need.
+    """
+    owner = payload.get("account_id")
+    session.add(
+        OutboxEvent(
+            id=new_id(owner if isinstance(owner, int) else None),
+            topic=topic,
+            payload=payload,
+            created_at=utcnow(),
+        )
+    )
+    mark_events_emitted(session)
+
+
+class Publisher(Protocol):
+    async def publish(self, event: Event) -> None:
+        """Hand the event over; return only once it is safe to mark it published."""
+        ...
+
+
+class InProcessPublisher:
+    """Runs this process's subscribed handlers, one after the other.
+
+    A failing handler is logged and does not stop the others or the event: handlers
+    own their retries (the broker will offer redelivery when it arrives).
+    """
+
+    async def publish(self, event: Event) -> None:
+        for handler in list(_handlers.get(event.topic, ())):
+            try:
+                await handler(event)
+            except Exception:
+                log.exception("outbox handler %r failed on event %s", handler, event.id)
+
+
+class _Sessions(Protocol):
+    def __call__(self) -> AsyncSession: ...
+
+
+class Relay:
+    """Moves committed events from the outbox to the publisher, oldest first.
+
+    `wake()` is cheap and never blocks: it starts a drain, or asks the running one to go
+    round once more. Several processes may drain at once: on PostgreSQL each takes its
+    rows with `FOR UPDATE SKIP LOCKED`, so no event goes to two publishers at a time.
+    """
+
+    def __init__(self, engine: AsyncEngine, publisher: Publisher | None = None) -> None:
+        # Its own sessions: their commits must not wake the relay again.
+        self._sessions: _Sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._skip_locked = engine.dialect.name == "postgresql"
+        self.publisher: Publisher = publisher or InProcessPublisher()
+        self._task: asyncio.Task[None] | None = None
+        self._again = False
+        self._lock = asyncio.Lock()
+
+    def wake(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._again = True
+            return
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            self._again = False
+            try:
+                await self.drain()
+            except Exception:
+                # The rows stay unpublished; the next wake (or start-up) retries them.
+                log.exception("outbox relay failed")
+                return
+            if not self._again:
+                return
+
+    async def idle(self) -> None:
+        """Wait until no drain is running (tests, shutdown)."""
+        while self._task is not None and not self._task.done():
+            await asyncio.shield(self._task)
+
+    async def drain(self) -> int:
+        """Publish every unpublished event; returns how many were published."""
+        published = 0
+        async with self._lock:
+            while True:
+                count = await self._drain_batch()
+                published += count
+                if count < BATCH:
+                    return published
+
+    async def _drain_batch(self) -> int:
+        statement = (
+            select(OutboxEvent)
+            .where(OutboxEvent.published_at.is_(None))
+            .order_by(OutboxEvent.id)
+            .limit(BATCH)
+        )
+        if self._skip_locked:
+            statement = statement.with_for_update(skip_locked=True)
+        async with self._sessions() as session, session.begin():
+            rows = list(await session.scalars(statement))
+            # A publisher that raises rolls the batch back: all of it goes again later.
+            for row in rows:
+                await self.publisher.publish(
+                    Event(row.id, row.topic, dict(row.payload), row.created_at)
+                )
+            if rows:
+                await session.execute(
+                    update(OutboxEvent)
+                    .where(OutboxEvent.id.in_([row.id for row in rows]))
+                    .values(published_at=utcnow())
+                    .execution_options(synchronize_session=False)
+                )
+        return len(rows)
+
+    async def close(self) -> None:
+        if self._task is not None and not self._task.done():
+            await self.idle()

@@ -1,0 +1,148 @@
+"""All SQL of the posts service."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tessera.core.pagination import Page
+from tessera.posts.models import IdempotencyKey, Post, PostMention, PostTag
+
+
+async def get(session: AsyncSession, post_id: int) -> Post | None:
+    return await session.get(Post, post_id)
+
+
+async def count_posts(session: AsyncSession) -> int:
+    return (await session.scalar(select(func.count()).select_from(Post))) or 0
+
+
+async def add_details(
+    session: AsyncSession, post_id: int, tags: Iterable[str], mentioned: Iterable[int]
+) -> None:
+    session.add_all(PostTag(post_id=post_id, name=name) for name in tags)
+    session.add_all(PostMention(post_id=post_id, account_id=other) for other in mentioned)
+
+
+async def tags_of(session: AsyncSession, post_ids: Collection[int]) -> dict[int, list[str]]:
+    if not post_ids:
+        return {}
+    rows = await session.execute(
+        select(PostTag.post_id, PostTag.name)
+        .where(PostTag.post_id.in_(post_ids))
+        .order_by(PostTag.post_id, PostTag.name)
+    )
+    out: dict[int, list[str]] = {}
+    for post_id, name in rows:
+        out.setdefault(post_id, []).append(name)
+    return out
+
+
+async def mentions_of(session: AsyncSession, post_ids: Collection[int]) -> dict[int, list[int]]:
+    if not post_ids:
+        return {}
+    rows = await session.execute(
+        select(PostMention.post_id, PostMention.account_id).where(PostMention.post_id.in_(post_ids))
+    )
+    out: dict[int, list[int]] = {}
+    for post_id, account_id in rows:
+        out.setdefault(post_id, []).append(account_id)
+    return out
+
+
+async def bump_replies(session: AsyncSession, post_id: int, delta: int) -> None:
+    await session.execute(
+        update(Post)
+        .where(Post.id == post_id)
+        .values(replies_count=Post.replies_count + delta)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def delete_post(session: AsyncSession, post_id: int) -> None:
+    """The post and everything of it this service holds."""
+    for model in (PostTag, PostMention):
+        await session.execute(
+            delete(model)
+            .where(model.post_id == post_id)
+            .execution_options(synchronize_session=False)
+        )
+    await session.execute(
+        delete(IdempotencyKey)
+        .where(IdempotencyKey.post_id == post_id)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        delete(Post).where(Post.id == post_id).execution_options(synchronize_session=False)
+    )
+
+
+async def account_posts(
+    session: AsyncSession,
+    account_id: int,
+    *,
+    visibilities: Collection[str],
+    page: Page,
+    only_media: bool,
+    exclude_replies: bool,
+    tagged: str | None,
+) -> Sequence[Post]:
+    """One page of an account's posts, newest first, of the given visibilities."""
+    statement = select(Post).where(Post.account_id == account_id, Post.visibility.in_(visibilities))
+    if only_media:
+        statement = statement.where(Post.media_count > 0)
+    if exclude_replies:
+        # Mastodon keeps an author's replies to themselves (threads).
+        statement = statement.where(
+            or_(Post.in_reply_to_id.is_(None), Post.in_reply_to_account_id == account_id)
+        )
+    if tagged is not None:
+        statement = statement.where(
+            Post.id.in_(select(PostTag.post_id).where(PostTag.name == tagged.lower()))
+        )
+    if page.max_id is not None:
+        statement = statement.where(Post.id < page.max_id)
+    if page.since_id is not None:
+        statement = statement.where(Post.id > page.since_id)
+    if page.min_id is not None:
+        statement = statement.where(Post.id > page.min_id)
+    order = Post.id.asc() if page.ascending else Post.id.desc()
+    rows = (await session.scalars(statement.order_by(order).limit(page.limit))).all()
+    return rows[::-1] if page.ascending else rows
+
+
+# -- idempotency keys --------------------------------------------------------------------
+
+
+async def idempotency_key(
+    session: AsyncSession, account_id: int, key_hash: str
+) -> IdempotencyKey | None:
+    return await session.scalar(
+        select(IdempotencyKey).where(
+            IdempotencyKey.account_id == account_id, IdempotencyKey.key_hash == key_hash
+        )
+    )
+
+
+async def delete_idempotency_key(session: AsyncSession, key_id: int) -> None:
+    await session.execute(
+        delete(IdempotencyKey)
+        .where(IdempotencyKey.id == key_id)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def add_idempotency_key(
+    session: AsyncSession, key_id: int, account_id: int, key_hash: str, post_id: int, at: datetime
+) -> None:
+    """Insert the key in a savepoint; raises IntegrityError when the account used it already."""
+    async with session.begin_nested():
+        session.add(
+            IdempotencyKey(
+                id=key_id, account_id=account_id, key_hash=key_hash, post_id=post_id, created_at=at
+            )
+        )
+        await session.flush()
