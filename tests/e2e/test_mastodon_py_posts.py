@@ -71,3 +71,24 @@ def test_private_posts_and_refusals(server: str, client_app: ClientApp) -> None:
         author.api.status_post("No photo")
     with pytest.raises(MastodonAPIError):
         author.api.status_post("Stolen", media_ids=[photo])  # already attached
+
+
+def test_media_read_and_describe(server: str, client_app: ClientApp) -> None:
+    author = sign_up(server, client_app, "describer")
+    upload = author.api.media_post(png(320, 240), mime_type="image/png", focus=(0.5, -0.5))
+    assert upload.url is not None
+    assert upload.meta.original.width == 320
+    assert upload.meta.focus.x == 0.5
+
+    fetched = author.api.media(upload.id)
+    assert fetched.url == upload.url
+    assert fetched.blurhash == upload.blurhash
+
+    updated = author.api.media_update(upload.id, description="A test card", focus=(0.0, 0.25))
+    assert updated.description == "A test card"
+    assert updated.meta.focus.y == 0.25
+    assert author.api.media(upload.id).description == "A test card"
+
+    stranger = sign_up(server, client_app, "peeker")
+    with pytest.raises(MastodonNotFoundError):
+        stranger.api.media(upload.id)
