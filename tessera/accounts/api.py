@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Request, Response, UploadFile
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from tessera import media
 from tessera.accounts import oauth, render, repository, service
@@ -31,7 +31,8 @@ class SignUp(Params):
     username: str = ""
     email: str = ""
     password: str = ""
-    agreement: bool = False
+    agreement: Annotated[bool, BeforeValidator(lambda v: v or False)] = False
+    """An empty value is a refusal (ERR_ACCEPTED), not a malformed one."""
     locale: str = Field(default="en", max_length=16)
     reason: str | None = Field(default=None, max_length=1000)
 

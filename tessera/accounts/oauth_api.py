@@ -211,7 +211,7 @@ class AuthorizeQuery(Params):
     redirect_uri: str = ""
     scope: str | None = None
     state: str | None = None
-    code_challenge: str | None = Field(default=None, max_length=128)
+    code_challenge: str | None = None
     code_challenge_method: str | None = None
 
 
@@ -235,6 +235,8 @@ async def _checked_request(
         raise BadRequest("response_type must be code")
     if query.code_challenge and query.code_challenge_method != "S256":
         raise BadRequest("code_challenge_method must be S256")
+    if query.code_challenge and not 43 <= len(query.code_challenge) <= 128:
+        raise BadRequest("code_challenge must be 43 to 128 characters (RFC 7636)")
     return app, oauth.requested_scopes(app, query.scope)
 
 

@@ -630,6 +630,8 @@ async def test_authorize_page_rejects_bad_requests(client: httpx.AsyncClient) ->
         {**good, "response_type": "token"},
         {**good, "scope": "read write"},
         {**good, "code_challenge": "abc", "code_challenge_method": "plain"},
+        {**good, "code_challenge": "x" * 129, "code_challenge_method": "S256"},
+        {**good, "code_challenge": "x" * 42, "code_challenge_method": "S256"},
     ]
     async with sibling(client) as browser:
         for params in bad_requests:

@@ -302,7 +302,7 @@ async def test_password_equal_to_the_username(
     assert _refusal(response, "password") == "ERR_INVALID"
 
 
-@pytest.mark.parametrize("agreement", [None, "0", "false", "False"])
+@pytest.mark.parametrize("agreement", [None, "", "0", "false", "False"])
 async def test_agreement_must_be_accepted(
     client: httpx.AsyncClient,
     oauth_client: OAuthClient,
