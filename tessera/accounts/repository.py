@@ -17,7 +17,7 @@ from tessera.accounts.models import (
     Token,
 )
 from tessera.core.cache import evict_after_commit
-from tessera.core.pagination import Page
+from tessera.core.pagination import Page, newest_first, within
 
 
 async def account_by_id(session: AsyncSession, account_id: int) -> Account | None:
@@ -173,18 +173,8 @@ async def paged_edges(
         statement = select(model.id, model.account_id).where(model.target_account_id == target)
     else:
         statement = select(model.id, model.target_account_id).where(model.account_id == source)
-    if page.max_id is not None:
-        statement = statement.where(model.id < page.max_id)
-    if page.since_id is not None:
-        statement = statement.where(model.id > page.since_id)
-    if page.min_id is not None:
-        statement = statement.where(model.id > page.min_id)
-    order = model.id.asc() if page.ascending else model.id.desc()
-    rows = [
-        (row[0], row[1])
-        for row in await session.execute(statement.order_by(order).limit(page.limit))
-    ]
-    return rows[::-1] if page.ascending else rows
+    rows = [(row[0], row[1]) for row in await session.execute(within(statement, model.id, page))]
+    return newest_first(rows, page)
 
 
 # -- OAuth -------------------------------------------------------------------------------
@@ -256,6 +246,27 @@ async def followed_among(session: AsyncSession, follower: int, targets: Iterable
         )
     )
     return set(rows)
+
+
+async def follower_ids(session: AsyncSession, target: int) -> list[int]:
+    rows = await session.scalars(select(Follow.account_id).where(Follow.target_account_id == target))
+    return list(rows)
+
+
+async def followed_ids(
+    session: AsyncSession, follower: int, more_followers_than: int | None
+) -> list[int]:
+    statement = select(Follow.target_account_id).where(Follow.account_id == follower)
+    if more_followers_than is not None:
+        statement = statement.join(Account, Account.id == Follow.target_account_id).where(
+            Account.followers_count > more_followers_than
+        )
+    return list(await session.scalars(statement))
+
+
+async def followers_count(session: AsyncSession, account_id: int) -> int:
+    count = await session.scalar(select(Account.followers_count).where(Account.id == account_id))
+    return count or 0
 
 
 async def locked_among(session: AsyncSession, account_ids: Iterable[int]) -> set[int]:

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import Request
 from pydantic import Field
+from sqlalchemy import Select
+from sqlalchemy.orm import InstrumentedAttribute
 
 from tessera.core.params import Params
 
-__all__ = ["Page", "PageParams", "link_header"]
+__all__ = ["Page", "PageParams", "link_header", "newest_first", "within"]
+
+S = TypeVar("S", bound=Select[*tuple[Any, ...]])
+T = TypeVar("T")
 
 
 class PageParams(Params):
@@ -47,6 +54,25 @@ class Page:
     def ascending(self) -> bool:
         """`min_id` pages are read oldest-first from the cursor, then reversed."""
         return self.min_id is not None
+
+
+def within(statement: S, column: InstrumentedAttribute[int], page: Page) -> S:
+    """`statement` bounded by the page's cursors on `column`, ordered and limited.
+
+    A `min_id` page is read oldest-first from the cursor; pass its rows to `newest_first`.
+    """
+    if page.max_id is not None:
+        statement = statement.where(column < page.max_id)
+    if page.since_id is not None:
+        statement = statement.where(column > page.since_id)
+    if page.min_id is not None:
+        statement = statement.where(column > page.min_id)
+    order = column.asc() if page.ascending else column.desc()
+    return statement.order_by(order).limit(page.limit)
+
+
+def newest_first(rows: Sequence[T], page: Page) -> list[T]:
+    return list(rows[::-1] if page.ascending else rows)
 
 
 def link_header(

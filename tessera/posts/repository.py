@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tessera.core.pagination import Page
+from tessera.core.pagination import Page, newest_first, within
 from tessera.posts.models import IdempotencyKey, Post, PostMention, PostTag
 
 
@@ -103,15 +103,8 @@ async def account_posts(
         statement = statement.where(
             Post.id.in_(select(PostTag.post_id).where(PostTag.name == tagged.lower()))
         )
-    if page.max_id is not None:
-        statement = statement.where(Post.id < page.max_id)
-    if page.since_id is not None:
-        statement = statement.where(Post.id > page.since_id)
-    if page.min_id is not None:
-        statement = statement.where(Post.id > page.min_id)
-    order = Post.id.asc() if page.ascending else Post.id.desc()
-    rows = (await session.scalars(statement.order_by(order).limit(page.limit))).all()
-    return rows[::-1] if page.ascending else rows
+    rows = (await session.scalars(within(statement, Post.id, page))).all()
+    return newest_first(rows, page)
 
 
 # -- idempotency keys --------------------------------------------------------------------
