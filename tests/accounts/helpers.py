@@ -17,6 +17,7 @@ from sqlalchemy.pool import QueuePool
 
 from tessera.accounts.models import Account
 from tessera.core.runtime import Runtime
+from tests.conftest import OAuthClient, User
 
 OOB = "urn:ietf:wg:oauth:2.0:oob"
 CALLBACK = "https://app.example/cb"
@@ -94,15 +95,35 @@ async def register_app(
     return body
 
 
-def credentials(app: dict[str, Any]) -> dict[str, str]:
+App = dict[str, Any] | OAuthClient
+"""A registered app: the JSON of POST /api/v1/apps, or the session's `oauth_client`."""
+
+
+def credentials(app: App) -> dict[str, str]:
+    if isinstance(app, OAuthClient):
+        return {"client_id": app.client_id, "client_secret": app.client_secret}
     return {"client_id": app["client_id"], "client_secret": app["client_secret"]}
 
 
-async def app_token(client: httpx.AsyncClient, app: dict[str, Any], scope: str) -> str:
-    response = await client.post(
+async def token_request(
+    client: httpx.AsyncClient,
+    app: App,
+    grant_type: str,
+    *,
+    headers: dict[str, str] | None = None,
+    **fields: Any,
+) -> httpx.Response:
+    """POSTs /oauth/token as a client authenticating in the form (client_secret_post),
+    the way most tests talk to the token endpoint; the response is left to the test."""
+    return await client.post(
         "/oauth/token",
-        data={"grant_type": "client_credentials", "scope": scope, **credentials(app)},
+        headers=headers,
+        data={"grant_type": grant_type, **fields, **credentials(app)},
     )
+
+
+async def app_token(client: httpx.AsyncClient, app: dict[str, Any], scope: str) -> str:
+    response = await token_request(client, app, "client_credentials", scope=scope)
     assert response.status_code == 200, response.text
     token: str = response.json()["access_token"]
     return token
@@ -110,21 +131,49 @@ async def app_token(client: httpx.AsyncClient, app: dict[str, Any], scope: str) 
 
 async def password_grant(
     client: httpx.AsyncClient,
-    app: dict[str, Any],
+    app: App,
     username: str,
     password: str,
-    scope: str = ALL_SCOPES,
+    scope: str | None = ALL_SCOPES,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
 ) -> httpx.Response:
-    return await client.post(
-        "/oauth/token",
-        data={
-            "grant_type": "password",
-            "username": username,
-            "password": password,
-            "scope": scope,
-            **credentials(app),
-        },
-    )
+    """A log-in with the password grant; `scope=None` leaves the field out (the server
+    then picks its default)."""
+    fields: dict[str, Any] = {"username": username, "password": password, **extra}
+    if scope is not None:
+        fields["scope"] = scope
+    return await token_request(client, app, "password", headers=headers, **fields)
+
+
+async def login(
+    client: httpx.AsyncClient, app: App, user: User, scope: str = ALL_SCOPES
+) -> dict[str, Any]:
+    """The token body of a password log-in that must succeed: for tests that need a token
+    with fewer scopes than the sign-up one."""
+    response = await password_grant(client, app, user.username, user.password, scope)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def refresh_grant(
+    client: httpx.AsyncClient, app: App, refresh_token: str, **extra: str
+) -> httpx.Response:
+    """Trades a refresh token for a new pair; the refresh tests check how it is refused."""
+    fields: dict[str, Any] = {"refresh_token": refresh_token, **extra}
+    return await token_request(client, app, "refresh_token", **fields)
+
+
+async def revoke(client: httpx.AsyncClient, app: App, token: str) -> httpx.Response:
+    """POST /oauth/revoke with the client's credentials in the form."""
+    return await client.post("/oauth/revoke", data={"token": token, **credentials(app)})
+
+
+async def sign_up(client: httpx.AsyncClient, app_token: str, **fields: Any) -> httpx.Response:
+    """POST /api/v1/accounts with an app token, as a client app signs someone up."""
+    return await client.post("/api/v1/accounts", headers=bearer(app_token), data=fields)
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -145,6 +194,21 @@ def shown_code(page: str) -> str | None:
     return html.unescape(found.group(1)) if found else None
 
 
+async def authorize_page(
+    browser: httpx.AsyncClient, app: dict[str, Any], *, redirect_uri: str, **params: str
+) -> httpx.Response:
+    """GETs the authorization (consent) page for a code; the status is left to the test."""
+    return await browser.get(
+        "/oauth/authorize",
+        params={
+            "response_type": "code",
+            "client_id": app["client_id"],
+            "redirect_uri": redirect_uri,
+            **params,
+        },
+    )
+
+
 async def open_consent_page(
     browser: httpx.AsyncClient,
     app: dict[str, Any],
@@ -154,15 +218,6 @@ async def open_consent_page(
     **extra: str,
 ) -> dict[str, str]:
     """GETs the authorization page and returns the form a browser would submit."""
-    response = await browser.get(
-        "/oauth/authorize",
-        params={
-            "response_type": "code",
-            "client_id": app["client_id"],
-            "redirect_uri": redirect_uri,
-            "scope": scope,
-            **extra,
-        },
-    )
+    response = await authorize_page(browser, app, redirect_uri=redirect_uri, scope=scope, **extra)
     assert response.status_code == 200, response.text
     return hidden_fields(response.text)

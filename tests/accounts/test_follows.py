@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import select
 
 from tessera.accounts.models import Follow, FollowRequest
-from tessera.core.runtime import Runtime
+from tests.accounts.helpers import bearer, login, runtime_of
 from tests.conftest import MakeUser, OAuthClient, User
 
 UPDATE = "/api/v1/accounts/update_credentials"
 BASE = "http://tessera.test"
-
-
-def runtime_of(client: httpx.AsyncClient) -> Runtime:
-    transport = client._transport
-    assert isinstance(transport, httpx.ASGITransport)
-    runtime: Runtime = cast(FastAPI, transport.app).state.runtime
-    return runtime
 
 
 async def edge_ids(
@@ -330,20 +322,9 @@ async def test_following_needs_a_token_with_write_follows(
     anonymous = await client.post(f"/api/v1/accounts/{target.id}/follow")
     assert anonymous.status_code == 401
 
-    token = await client.post(
-        "/oauth/token",
-        data={
-            "grant_type": "password",
-            "client_id": oauth_client.client_id,
-            "client_secret": oauth_client.client_secret,
-            "username": user.username,
-            "password": user.password,
-            "scope": "read",
-        },
-    )
-    assert token.status_code == 200, token.text
-    assert token.json()["scope"] == "read"
-    reader = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    token = await login(client, oauth_client, user, "read")
+    assert token["scope"] == "read"
+    reader = bearer(token["access_token"])
     response = await client.post(f"/api/v1/accounts/{target.id}/follow", headers=reader)
     assert response.status_code == 403
     assert response.json() == {"error": "This action is outside the authorized scopes"}

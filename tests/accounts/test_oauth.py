@@ -19,6 +19,7 @@ from tests.accounts.helpers import (
     CALLBACK,
     OOB,
     app_token,
+    authorize_page,
     bearer,
     credentials,
     db,
@@ -26,9 +27,12 @@ from tests.accounts.helpers import (
     me,
     open_consent_page,
     password_grant,
+    refresh_grant,
     register_app,
+    revoke,
     shown_code,
     sibling,
+    token_request,
 )
 from tests.conftest import AppFactory, MakeUser, OAuthClient, User
 
@@ -190,10 +194,7 @@ async def test_authorization_server_metadata(client: httpx.AsyncClient) -> None:
 
 async def test_client_credentials_grant_gives_an_app_token(client: httpx.AsyncClient) -> None:
     app = await register_app(client)
-    response = await client.post(
-        "/oauth/token",
-        data={"grant_type": "client_credentials", "scope": "read write", **credentials(app)},
-    )
+    response = await token_request(client, app, "client_credentials", scope="read write")
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["token_type"] == "Bearer"
@@ -241,15 +242,7 @@ async def test_password_grant_defaults_to_read(
 ) -> None:
     user = await make_user("pwdefault")
     app = await register_app(client)
-    response = await client.post(
-        "/oauth/token",
-        data={
-            "grant_type": "password",
-            "username": user.username,
-            "password": user.password,
-            **credentials(app),
-        },
-    )
+    response = await password_grant(client, app, user.username, user.password, scope=None)
     assert response.status_code == 200, response.text
     assert response.json()["scope"] == "read"
 
@@ -276,9 +269,7 @@ async def test_password_grant_for_an_unknown_user(client: httpx.AsyncClient) -> 
 
 async def test_password_grant_requires_username_and_password(client: httpx.AsyncClient) -> None:
     app = await register_app(client)
-    response = await client.post(
-        "/oauth/token", data={"grant_type": "password", "scope": "read", **credentials(app)}
-    )
+    response = await token_request(client, app, "password", scope="read")
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"
 
@@ -289,29 +280,15 @@ async def test_token_endpoint_rejects_a_wrong_client_secret(
     user = await make_user("badsecret")
     app = await register_app(client)
     for secret in (app["client_secret"] + "x", ""):
-        response = await client.post(
-            "/oauth/token",
-            data={
-                "grant_type": "password",
-                "username": user.username,
-                "password": user.password,
-                "client_id": app["client_id"],
-                "client_secret": secret,
-            },
-        )
+        wrong = {**app, "client_secret": secret}
+        response = await password_grant(client, wrong, user.username, user.password, None)
         assert response.status_code == 401
         assert response.json()["error"] == "invalid_client"
 
 
 async def test_token_endpoint_rejects_an_unknown_client(client: httpx.AsyncClient) -> None:
-    response = await client.post(
-        "/oauth/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": "no-such-client",
-            "client_secret": "nope",
-        },
-    )
+    unknown = {"client_id": "no-such-client", "client_secret": "nope"}
+    response = await token_request(client, unknown, "client_credentials")
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_client"
 
@@ -319,7 +296,7 @@ async def test_token_endpoint_rejects_an_unknown_client(client: httpx.AsyncClien
 async def test_token_endpoint_rejects_an_unsupported_grant(client: httpx.AsyncClient) -> None:
     app = await register_app(client)
     for grant in ("implicit", ""):
-        response = await client.post("/oauth/token", data={"grant_type": grant, **credentials(app)})
+        response = await token_request(client, app, grant)
         assert response.status_code == 400
         assert response.json()["error"] == "unsupported_grant_type"
 
@@ -332,10 +309,7 @@ async def test_token_endpoint_rejects_a_scope_the_app_lacks(
     response = await password_grant(client, app, user.username, user.password, "read write")
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_scope"
-    response = await client.post(
-        "/oauth/token",
-        data={"grant_type": "client_credentials", "scope": "write", **credentials(app)},
-    )
+    response = await token_request(client, app, "client_credentials", scope="write")
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_scope"
     unknown = await password_grant(client, app, user.username, user.password, "read bogus")
@@ -350,16 +324,8 @@ async def test_token_endpoint_ignores_a_bearer_header(
     user = await make_user("bearerlogin")
     app = await register_app(client)
     for header in (user.token, "not-a-token-at-all"):
-        response = await client.post(
-            "/oauth/token",
-            headers=bearer(header),
-            data={
-                "grant_type": "password",
-                "username": user.username,
-                "password": user.password,
-                "scope": ALL_SCOPES,
-                **credentials(app),
-            },
+        response = await password_grant(
+            client, app, user.username, user.password, headers=bearer(header)
         )
         assert response.status_code == 200, response.text
 
@@ -408,18 +374,14 @@ async def test_token_endpoint_ignores_mastodon_py_junk_fields(
 ) -> None:
     user = await make_user("junk")
     app = await register_app(client)
-    response = await client.post(
-        "/oauth/token",
-        data={
-            "grant_type": "password",
-            "username": user.username,
-            "password": user.password,
-            "redirect_uri": OOB,
-            "scope": ALL_SCOPES,
-            "oauth_info": ["issuer", "authorization_endpoint", "token_endpoint"],
-            "lang": "None",
-            **credentials(app),
-        },
+    response = await password_grant(
+        client,
+        app,
+        user.username,
+        user.password,
+        redirect_uri=OOB,
+        oauth_info=["issuer", "authorization_endpoint", "token_endpoint"],
+        lang="None",
     )
     assert response.status_code == 200, response.text
     assert response.json()["scope"] == ALL_SCOPES
@@ -444,15 +406,8 @@ async def test_refresh_token_grant_rotates_the_pair(
     # Use the token once, so the scaled backend has it in its cache.
     assert (await me(client, first["access_token"])).status_code == 200
 
-    response = await client.post(
-        "/oauth/token",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": first["refresh_token"],
-            "redirect_uri": OOB,
-            "scope": ALL_SCOPES,
-            **credentials(app),
-        },
+    response = await refresh_grant(
+        client, app, first["refresh_token"], redirect_uri=OOB, scope=ALL_SCOPES
     )
     assert response.status_code == 200, response.text
     second = response.json()
@@ -466,14 +421,7 @@ async def test_refresh_token_grant_rotates_the_pair(
     assert old.status_code == 401
     assert old.json() == INVALID_TOKEN
 
-    again = await client.post(
-        "/oauth/token",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": first["refresh_token"],
-            **credentials(app),
-        },
-    )
+    again = await refresh_grant(client, app, first["refresh_token"])
     assert again.status_code == 400
     assert again.json()["error"] == "invalid_grant"
 
@@ -484,26 +432,11 @@ async def test_refresh_token_can_narrow_but_not_widen_the_scope(
     user = await make_user("narrowref")
     app = await register_app(client)
     first = (await password_grant(client, app, user.username, user.password, "read")).json()
-    wider = await client.post(
-        "/oauth/token",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": first["refresh_token"],
-            "scope": "read write",
-            **credentials(app),
-        },
-    )
+    wider = await refresh_grant(client, app, first["refresh_token"], scope="read write")
     assert wider.status_code == 400
     assert wider.json()["error"] == "invalid_scope"
     # The failed attempt did not burn the refresh token.
-    same = await client.post(
-        "/oauth/token",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": first["refresh_token"],
-            **credentials(app),
-        },
-    )
+    same = await refresh_grant(client, app, first["refresh_token"])
     assert same.status_code == 200, same.text
     assert same.json()["scope"] == "read"
 
@@ -514,14 +447,7 @@ async def test_refresh_token_of_another_app_is_rejected(
     user = await make_user("refother")
     mine, theirs = await register_app(client), await register_app(client)
     first = (await password_grant(client, mine, user.username, user.password)).json()
-    response = await client.post(
-        "/oauth/token",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": first["refresh_token"],
-            **credentials(theirs),
-        },
-    )
+    response = await refresh_grant(client, theirs, first["refresh_token"])
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_grant"
     assert (await me(client, first["access_token"])).status_code == 200
@@ -573,15 +499,7 @@ async def _exchange(
 async def test_authorize_page_shows_the_app_and_its_scopes(client: httpx.AsyncClient) -> None:
     app = await register_app(client, name="Pretty <Photos>", scopes="read write", redirect_uris=OOB)
     async with sibling(client) as browser:
-        response = await browser.get(
-            "/oauth/authorize",
-            params={
-                "response_type": "code",
-                "client_id": app["client_id"],
-                "redirect_uri": OOB,
-                "scope": "read write",
-            },
-        )
+        response = await authorize_page(browser, app, redirect_uri=OOB, scope="read write")
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/html")
         assert "Pretty &lt;Photos&gt;" in response.text
@@ -611,10 +529,7 @@ async def test_authorize_page_tolerates_mastodon_py_junk(client: httpx.AsyncClie
 async def test_authorize_page_defaults_to_read(client: httpx.AsyncClient) -> None:
     app = await register_app(client)
     async with sibling(client) as browser:
-        response = await browser.get(
-            "/oauth/authorize",
-            params={"response_type": "code", "client_id": app["client_id"], "redirect_uri": OOB},
-        )
+        response = await authorize_page(browser, app, redirect_uri=OOB)
     assert response.status_code == 200
     assert "<code>read</code>" in response.text
     assert "<code>write</code>" not in response.text
@@ -846,15 +761,12 @@ async def test_pkce_plain_method_is_refused(client: httpx.AsyncClient) -> None:
     app = await _callback_app(client)
     async with sibling(client) as browser:
         for method in ("plain", "", "s256"):
-            response = await browser.get(
-                "/oauth/authorize",
-                params={
-                    "response_type": "code",
-                    "client_id": app["client_id"],
-                    "redirect_uri": CALLBACK,
-                    "code_challenge": "x" * 43,
-                    "code_challenge_method": method,
-                },
+            response = await authorize_page(
+                browser,
+                app,
+                redirect_uri=CALLBACK,
+                code_challenge="x" * 43,
+                code_challenge_method=method,
             )
             assert response.status_code == 400, method
 
@@ -871,23 +783,14 @@ async def test_revoke_ends_the_token_at_once(
     # A first use puts the token in the scaled backend's cache; revocation must evict it.
     assert (await me(client, token["access_token"])).status_code == 200
 
-    response = await client.post(
-        "/oauth/revoke", data={"token": token["access_token"], **credentials(app)}
-    )
+    response = await revoke(client, app, token["access_token"])
     assert response.status_code == 200
     assert response.json() == {}
     gone = await me(client, token["access_token"])
     assert gone.status_code == 401
     assert gone.json() == INVALID_TOKEN
     # The refresh token died with it.
-    refreshed = await client.post(
-        "/oauth/token",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": token["refresh_token"],
-            **credentials(app),
-        },
-    )
+    refreshed = await refresh_grant(client, app, token["refresh_token"])
     assert refreshed.status_code == 400
     # Other tokens of the same person keep working.
     assert (await me(client, user.token)).status_code == 200
@@ -916,9 +819,7 @@ async def test_revoking_another_apps_token_is_forbidden(
     user = await make_user("revother")
     mine, theirs = await register_app(client), await register_app(client)
     token = (await password_grant(client, mine, user.username, user.password)).json()
-    response = await client.post(
-        "/oauth/revoke", data={"token": token["access_token"], **credentials(theirs)}
-    )
+    response = await revoke(client, theirs, token["access_token"])
     assert response.status_code == 403
     assert "error" in response.json()
     assert (await me(client, token["access_token"])).status_code == 200
@@ -926,9 +827,7 @@ async def test_revoking_another_apps_token_is_forbidden(
 
 async def test_revoking_an_unknown_token_is_fine(client: httpx.AsyncClient) -> None:
     app = await register_app(client)
-    response = await client.post(
-        "/oauth/revoke", data={"token": "never-issued", **credentials(app)}
-    )
+    response = await revoke(client, app, "never-issued")
     assert response.status_code == 200
     assert response.json() == {}
 
@@ -939,14 +838,7 @@ async def test_revoke_needs_client_authentication(
     user = await make_user("revauth")
     app = await register_app(client)
     token = (await password_grant(client, app, user.username, user.password)).json()
-    response = await client.post(
-        "/oauth/revoke",
-        data={
-            "token": token["access_token"],
-            "client_id": app["client_id"],
-            "client_secret": "wrong",
-        },
-    )
+    response = await revoke(client, {**app, "client_secret": "wrong"}, token["access_token"])
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_client"
     assert (await me(client, token["access_token"])).status_code == 200
@@ -996,10 +888,7 @@ async def test_expired_token_is_401(client: httpx.AsyncClient, make_user: MakeUs
 async def test_token_with_a_lifetime_reports_expires_in(make_client: AppFactory) -> None:
     short = await make_client(token_lifetime=3600)
     app = await register_app(short)
-    client_token = await short.post(
-        "/oauth/token",
-        data={"grant_type": "client_credentials", "scope": "read", **credentials(app)},
-    )
+    client_token = await token_request(short, app, "client_credentials", scope="read")
     assert client_token.status_code == 200
     assert client_token.json()["expires_in"] == 3600
 

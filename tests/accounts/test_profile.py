@@ -13,7 +13,8 @@ import httpx
 import pytest
 import pyvips
 
-from tests.conftest import Backend, FetchMedia, MakeUser, StoredKeys, User
+from tests.accounts.helpers import bearer, login
+from tests.conftest import Backend, FetchMedia, MakeUser, OAuthClient, StoredKeys, User
 
 RFC3339_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$")
 UPDATE = "/api/v1/accounts/update_credentials"
@@ -482,22 +483,10 @@ async def test_malformed_json_is_400_and_changes_nothing(
 
 
 async def test_update_needs_the_write_accounts_scope(
-    client: httpx.AsyncClient, oauth_client: Any, make_user: MakeUser
+    client: httpx.AsyncClient, oauth_client: OAuthClient, make_user: MakeUser
 ) -> None:
     user = await make_user("rdonly")
-    token = await client.post(
-        "/oauth/token",
-        data={
-            "grant_type": "password",
-            "client_id": oauth_client.client_id,
-            "client_secret": oauth_client.client_secret,
-            "username": user.username,
-            "password": user.password,
-            "scope": "read",
-        },
-    )
-    assert token.status_code == 200, token.text
-    reader = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    reader = bearer((await login(client, oauth_client, user, "read"))["access_token"])
     assert (await client.get(ME, headers=reader)).status_code == 200
     response = await client.patch(UPDATE, headers=reader, data={"display_name": "Nope"})
     assert response.status_code == 403

@@ -13,15 +13,18 @@ import pytest
 
 from tests.accounts.helpers import (
     ALL_SCOPES,
+    OOB,
     account_count,
     app_token,
     assert_sessions_returned,
+    authorize_page,
     bearer,
     hidden_fields,
     me,
     password_grant,
     register_app,
     sibling,
+    sign_up,
     unique_ip,
     unique_prefix,
 )
@@ -38,10 +41,6 @@ def _person(**changes: Any) -> dict[str, Any]:
         "locale": "en",
     }
     return {**person, **changes}
-
-
-async def _sign_up(client: httpx.AsyncClient, app_token: str, **fields: Any) -> httpx.Response:
-    return await client.post("/api/v1/accounts", headers=bearer(app_token), data=fields)
 
 
 async def _user_count(client: httpx.AsyncClient) -> int:
@@ -93,7 +92,7 @@ async def test_sign_up_returns_a_working_token(
 ) -> None:
     before = await _user_count(client)
     person = _person()
-    response = await _sign_up(client, oauth_client.app_token, **person)
+    response = await sign_up(client, oauth_client.app_token, **person)
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["access_token"]
@@ -112,7 +111,7 @@ async def test_new_account_can_log_in_by_username_and_email(
     client: httpx.AsyncClient, oauth_client: OAuthClient
 ) -> None:
     person = _person(email=f"{unique_name('Mixed')}@Example.ORG")
-    assert (await _sign_up(client, oauth_client.app_token, **person)).status_code == 200
+    assert (await sign_up(client, oauth_client.app_token, **person)).status_code == 200
     app = await register_app(client)
     for login in (person["username"], person["email"], person["email"].lower()):
         response = await password_grant(client, app, login, person["password"])
@@ -141,7 +140,7 @@ async def test_sign_up_with_json_and_mastodon_py_extras(
 async def test_sign_up_accepts_agreement_spellings(
     client: httpx.AsyncClient, oauth_client: OAuthClient, agreement: str
 ) -> None:
-    response = await _sign_up(client, oauth_client.app_token, **_person(agreement=agreement))
+    response = await sign_up(client, oauth_client.app_token, **_person(agreement=agreement))
     assert response.status_code == 200, response.text
 
 
@@ -149,7 +148,7 @@ async def test_username_of_thirty_characters_and_password_of_eight_are_accepted(
     client: httpx.AsyncClient, oauth_client: OAuthClient
 ) -> None:
     username = ("u" + secrets.token_hex(15))[:30]
-    response = await _sign_up(
+    response = await sign_up(
         client,
         oauth_client.app_token,
         **_person(username=username, email=f"{username}@example.org", password="k9$Tq2!x"),
@@ -160,7 +159,7 @@ async def test_username_of_thirty_characters_and_password_of_eight_are_accepted(
 async def test_sign_up_token_scope_matches_the_app_token(client: httpx.AsyncClient) -> None:
     app = await register_app(client, scopes="read write:accounts")
     token = await app_token(client, app, "write:accounts")
-    response = await _sign_up(client, token, **_person())
+    response = await sign_up(client, token, **_person())
     assert response.status_code == 200, response.text
     assert response.json()["scope"] == "write:accounts"
 
@@ -172,7 +171,7 @@ async def test_sign_up_needs_a_token(client: httpx.AsyncClient, no_new_account: 
     response = await client.post("/api/v1/accounts", data=_person())
     assert response.status_code == 401
     assert response.json() == {"error": "The access token is invalid"}
-    bad = await _sign_up(client, "not-a-token", **_person())
+    bad = await sign_up(client, "not-a-token", **_person())
     assert bad.status_code == 401
 
 
@@ -182,7 +181,7 @@ async def test_sign_up_when_registrations_are_closed(fresh_client: AppFactory) -
     token = await app_token(closed, app, ALL_SCOPES)
     before = await account_count(closed)
     person = _person()
-    response = await _sign_up(closed, token, **person)
+    response = await sign_up(closed, token, **person)
     assert response.status_code == 403
     assert "error" in response.json()
     assert await account_count(closed) == before
@@ -199,7 +198,7 @@ async def test_username_taken_in_another_case(
 ) -> None:
     taken = await make_user("Taken")
     before = await account_count(client)
-    response = await _sign_up(
+    response = await sign_up(
         client, oauth_client.app_token, **_person(username=taken.username.upper())
     )
     assert _refusal(response, "username") == "ERR_TAKEN"
@@ -211,7 +210,7 @@ async def test_email_taken_in_another_case(
 ) -> None:
     taken = await make_user("mailowner")
     before = await account_count(client)
-    response = await _sign_up(
+    response = await sign_up(
         client, oauth_client.app_token, **_person(email=f"  {taken.email.upper()} ")
     )
     assert _refusal(response, "email") == "ERR_TAKEN"
@@ -244,7 +243,7 @@ async def test_bad_usernames(
     username: str,
     code: str,
 ) -> None:
-    response = await _sign_up(client, oauth_client.app_token, **_person(username=username))
+    response = await sign_up(client, oauth_client.app_token, **_person(username=username))
     assert _refusal(response, "username") == code
 
 
@@ -267,7 +266,7 @@ async def test_bad_emails(
     email: str,
     code: str,
 ) -> None:
-    response = await _sign_up(client, oauth_client.app_token, **_person(email=email))
+    response = await sign_up(client, oauth_client.app_token, **_person(email=email))
     assert _refusal(response, "email") == code
 
 
@@ -288,7 +287,7 @@ async def test_bad_passwords(
     password: str,
     code: str,
 ) -> None:
-    response = await _sign_up(client, oauth_client.app_token, **_person(password=password))
+    response = await sign_up(client, oauth_client.app_token, **_person(password=password))
     assert _refusal(response, "password") == code
 
 
@@ -296,7 +295,7 @@ async def test_password_equal_to_the_username(
     client: httpx.AsyncClient, oauth_client: OAuthClient, no_new_account: None
 ) -> None:
     person = _person()
-    response = await _sign_up(
+    response = await sign_up(
         client, oauth_client.app_token, **{**person, "password": person["username"].upper()}
     )
     assert _refusal(response, "password") == "ERR_INVALID"
@@ -314,14 +313,14 @@ async def test_agreement_must_be_accepted(
         del person["agreement"]
     else:
         person["agreement"] = agreement
-    response = await _sign_up(client, oauth_client.app_token, **person)
+    response = await sign_up(client, oauth_client.app_token, **person)
     assert _refusal(response, "agreement") == "ERR_ACCEPTED"
 
 
 async def test_every_bad_field_is_reported_at_once(
     client: httpx.AsyncClient, oauth_client: OAuthClient, no_new_account: None
 ) -> None:
-    response = await _sign_up(
+    response = await sign_up(
         client,
         oauth_client.app_token,
         username="bad name",
@@ -347,8 +346,8 @@ async def test_simultaneous_sign_ups_for_the_same_name_or_address(
     second[shared] = first[shared].upper()
     before = await account_count(client)
     responses = await asyncio.gather(
-        _sign_up(client, oauth_client.app_token, **first),
-        _sign_up(client, oauth_client.app_token, **second),
+        sign_up(client, oauth_client.app_token, **first),
+        sign_up(client, oauth_client.app_token, **second),
     )
     assert sorted(r.status_code for r in responses) == [200, 422]
     refused = next(r for r in responses if r.status_code == 422)
@@ -363,14 +362,14 @@ async def test_a_refused_sign_up_leaves_no_trace(
 ) -> None:
     """The name of a refused sign-up is still free, and nobody can log in with it."""
     person = _person()
-    refused = await _sign_up(client, oauth_client.app_token, **{**person, "agreement": "0"})
+    refused = await sign_up(client, oauth_client.app_token, **{**person, "agreement": "0"})
     assert refused.status_code == 422
     app = await register_app(client)
     login = await password_grant(client, app, person["username"], person["password"])
     assert login.status_code == 400
     lookup = await client.get("/api/v1/accounts/lookup", params={"acct": person["username"]})
     assert lookup.status_code == 404
-    accepted = await _sign_up(client, oauth_client.app_token, **person)
+    accepted = await sign_up(client, oauth_client.app_token, **person)
     assert accepted.status_code == 200, accepted.text
 
 
@@ -459,13 +458,13 @@ async def test_sign_up_rate_limit_per_address(fresh_client: AppFactory, backend:
     token = await app_token(limited, app, ALL_SCOPES)
     async with sibling(limited, unique_ip()) as one_place:
         for _ in range(2):
-            assert (await _sign_up(one_place, token, **_person())).status_code == 200
+            assert (await sign_up(one_place, token, **_person())).status_code == 200
         before = await account_count(limited)
         person = _person()
-        _assert_rate_limited(await _sign_up(one_place, token, **person), 2)
+        _assert_rate_limited(await sign_up(one_place, token, **person), 2)
         assert await account_count(limited) == before
     async with sibling(limited, unique_ip()) as elsewhere:
-        assert (await _sign_up(elsewhere, token, **person)).status_code == 200
+        assert (await sign_up(elsewhere, token, **person)).status_code == 200
 
 
 async def _limited_login_client(factory: AppFactory, backend: Backend) -> httpx.AsyncClient:
@@ -479,7 +478,7 @@ async def test_login_rate_limit_per_address(fresh_client: AppFactory, backend: B
     app = await register_app(limited)
     token = await app_token(limited, app, ALL_SCOPES)
     person = _person()
-    assert (await _sign_up(limited, token, **person)).status_code == 200
+    assert (await sign_up(limited, token, **person)).status_code == 200
     async with sibling(limited, unique_ip()) as attacker:
         for attempt in range(3):
             wrong = await password_grant(attacker, app, unique_name("guess"), f"wrong-{attempt}")
@@ -498,7 +497,7 @@ async def test_login_rate_limit_per_account(fresh_client: AppFactory, backend: B
     app = await register_app(limited)
     token = await app_token(limited, app, ALL_SCOPES)
     person = _person()
-    assert (await _sign_up(limited, token, **person)).status_code == 200
+    assert (await sign_up(limited, token, **person)).status_code == 200
     for attempt in range(3):
         async with sibling(limited, unique_ip()) as bot:
             wrong = await password_grant(bot, app, person["username"], f"wrong-{attempt}")
@@ -518,18 +517,11 @@ async def test_login_rate_limit_covers_the_authorize_form(
     limited = await _limited_login_client(fresh_client, backend)
     app = await register_app(limited)
     async with sibling(limited, unique_ip()) as browser:
-        response = await browser.get(
-            "/oauth/authorize",
-            params={
-                "response_type": "code",
-                "client_id": app["client_id"],
-                "redirect_uri": "urn:ietf:wg:oauth:2.0:oob",
-            },
-        )
+        response = await authorize_page(browser, app, redirect_uri=OOB)
         form = {
             "response_type": "code",
             "client_id": app["client_id"],
-            "redirect_uri": "urn:ietf:wg:oauth:2.0:oob",
+            "redirect_uri": OOB,
             "csrf_token": hidden_fields(response.text)["csrf_token"],
             "login": unique_name("nobody"),
             "password": "wrong-password",

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.accounts.helpers import password_grant, sign_up
 from tests.conftest import AppFactory, Backend, MakeUser, OAuthClient
 
 BACKEND = os.environ.get("TESSERA_TEST_BACKEND", "embedded")
@@ -191,16 +192,14 @@ async def test_logs_are_json_with_request_ids_and_no_secrets(
     password = f"pw-{secrets.token_hex(12)}"
     capsys.readouterr()
 
-    signup = await client.post(
-        "/api/v1/accounts",
-        headers={"Authorization": f"Bearer {oauth_client.app_token}"},
-        data={
-            "username": username,
-            "email": email,
-            "password": password,
-            "agreement": "1",
-            "locale": "en",
-        },
+    signup = await sign_up(
+        client,
+        oauth_client.app_token,
+        username=username,
+        email=email,
+        password=password,
+        agreement="1",
+        locale="en",
     )
     assert signup.status_code == 200, signup.text
     first_token = signup.json()["access_token"]
@@ -213,30 +212,12 @@ async def test_logs_are_json_with_request_ids_and_no_secrets(
     for secret in (password, email, first_token, oauth_client.app_token):
         assert secret not in out
 
-    login = await client.post(
-        "/oauth/token",
-        headers={"X-Request-Id": "login-trace-1"},
-        data={
-            "grant_type": "password",
-            "client_id": oauth_client.client_id,
-            "client_secret": oauth_client.client_secret,
-            "username": email,
-            "password": password,
-            "scope": "read",
-        },
+    login = await password_grant(
+        client, oauth_client, email, password, "read", headers={"X-Request-Id": "login-trace-1"}
     )
     assert login.status_code == 200, login.text
     token = login.json()["access_token"]
-    failed = await client.post(
-        "/oauth/token",
-        data={
-            "grant_type": "password",
-            "client_id": oauth_client.client_id,
-            "client_secret": oauth_client.client_secret,
-            "username": email,
-            "password": password + "-wrong",
-        },
-    )
+    failed = await password_grant(client, oauth_client, email, password + "-wrong", None)
     assert failed.status_code in (400, 401)
     out = capsys.readouterr().out
     entries = log_lines(out)

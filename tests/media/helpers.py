@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,12 @@ def open_files_in(directory: str) -> list[str]:
         if target.startswith(directory + os.sep):
             held.append(target)
     return held
+
+
+Refused = Callable[
+    [httpx.AsyncClient, int, Callable[[], Awaitable[httpx.Response]]], Awaitable[dict[str, Any]]
+]
+"""`refused(client, status, send)`: see the `refused` fixture."""
 
 
 def decoded(data: bytes) -> pyvips.Image:

@@ -5,22 +5,19 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from tessera.media.models import MediaAttachment
-from tests.accounts.helpers import db
+from tests.accounts.helpers import bearer, db, login
 from tests.conftest import AppFactory, FetchMedia, MakeUser, OAuthClient, StoredKeys, User
 from tests.media import images
 from tests.media.helpers import (
     UPLOAD,
+    Refused,
     decoded,
-    files_under,
     media_count,
-    open_files_in,
     upload,
     uploaded,
 )
@@ -226,19 +223,7 @@ async def reader(
 ) -> dict[str, str]:
     """The headers of a token with only the `read` scope."""
     person = await make_user("reader")
-    token = await client.post(
-        "/oauth/token",
-        data={
-            "grant_type": "password",
-            "client_id": oauth_client.client_id,
-            "client_secret": oauth_client.client_secret,
-            "username": person.username,
-            "password": person.password,
-            "scope": "read",
-        },
-    )
-    assert token.status_code == 200, token.text
-    return {"Authorization": f"Bearer {token.json()['access_token']}"}
+    return bearer((await login(client, oauth_client, person, "read"))["access_token"])
 
 
 async def test_media_needs_the_write_media_scope(
@@ -271,33 +256,6 @@ async def test_media_needs_a_token(client: httpx.AsyncClient) -> None:
 # -- bad files: a clear 4xx, and nothing left behind -----------------------------------------------
 
 
-async def _assert_refused(
-    client: httpx.AsyncClient,
-    stored_keys: StoredKeys,
-    data_dir: Path,
-    private_tmp: Path,
-    status: int,
-    send: Callable[[], Any],
-) -> dict[str, Any]:
-    """Sends the request; asserts the status, an error text, no stored file, no row,
-    no temporary file (in the temp dir or the data dir) and none still held open."""
-    keys, rows = await stored_keys(), await media_count(client)
-    data_files, temp_files = files_under(data_dir), files_under(private_tmp)
-
-    response: httpx.Response = await send()
-
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert isinstance(body["error"], str)
-    assert body["error"]
-    assert await stored_keys() == keys
-    assert await media_count(client) == rows
-    assert files_under(data_dir) == data_files
-    assert files_under(private_tmp) == temp_files
-    assert open_files_in(str(private_tmp)) == []
-    return body
-
-
 BAD_FILES: dict[str, tuple[Callable[[], bytes], str, str]] = {
     "truncated jpeg": (lambda: images.jpeg(1200, 900)[:-4000], "photo.jpg", "damaged or truncated"),
     "text named .jpg": (images.text, "photo.jpg", "is not a JPEG, PNG, WebP, GIF, HEIC or AVIF"),
@@ -311,9 +269,7 @@ BAD_FILES: dict[str, tuple[Callable[[], bytes], str, str]] = {
 async def test_a_bad_file_is_422_and_leaves_nothing(
     client: httpx.AsyncClient,
     user: User,
-    stored_keys: StoredKeys,
-    data_dir: Path,
-    private_tmp: Path,
+    refused: Refused,
     case: str,
 ) -> None:
     make, filename, message = BAD_FILES[case]
@@ -322,7 +278,7 @@ async def test_a_bad_file_is_422_and_leaves_nothing(
     async def send() -> httpx.Response:
         return await upload(client, user, data, filename=filename, content_type="image/jpeg")
 
-    body = await _assert_refused(client, stored_keys, data_dir, private_tmp, 422, send)
+    body = await refused(client, 422, send)
     assert body["error"].startswith("Validation failed: File ")
     assert message in body["error"]
     assert "file" in body["details"]
@@ -331,54 +287,44 @@ async def test_a_bad_file_is_422_and_leaves_nothing(
 async def test_an_empty_file_is_422(
     client: httpx.AsyncClient,
     user: User,
-    stored_keys: StoredKeys,
-    data_dir: Path,
-    private_tmp: Path,
+    refused: Refused,
 ) -> None:
     async def send() -> httpx.Response:
         return await upload(client, user, b"")
 
-    body = await _assert_refused(client, stored_keys, data_dir, private_tmp, 422, send)
+    body = await refused(client, 422, send)
     assert body["error"] == "Validation failed: File is empty"
 
 
 async def test_a_missing_file_field_is_422(
     client: httpx.AsyncClient,
     user: User,
-    stored_keys: StoredKeys,
-    data_dir: Path,
-    private_tmp: Path,
+    refused: Refused,
 ) -> None:
     async def multipart_without_file() -> httpx.Response:
         return await client.post(
             UPLOAD, headers=user.auth, files={"description": (None, "no file here")}
         )
 
-    body = await _assert_refused(
-        client, stored_keys, data_dir, private_tmp, 422, multipart_without_file
-    )
+    body = await refused(client, 422, multipart_without_file)
     assert body["error"] == "Validation failed: File can't be blank"
 
     async def empty_body() -> httpx.Response:
         return await client.post(UPLOAD, headers=user.auth)
 
-    await _assert_refused(client, stored_keys, data_dir, private_tmp, 422, empty_body)
+    await refused(client, 422, empty_body)
 
     async def text_instead_of_file() -> httpx.Response:
         return await client.post(UPLOAD, headers=user.auth, data={"file": "not a file"})
 
-    body = await _assert_refused(
-        client, stored_keys, data_dir, private_tmp, 422, text_instead_of_file
-    )
+    body = await refused(client, 422, text_instead_of_file)
     assert "file" in body["details"]
 
 
 async def test_a_png_claiming_30000_by_30000_is_refused_from_its_header(
     client: httpx.AsyncClient,
     user: User,
-    stored_keys: StoredKeys,
-    data_dir: Path,
-    private_tmp: Path,
+    refused: Refused,
 ) -> None:
     bomb = images.png_claiming(30000, 30000)
     assert len(bomb) < 200
@@ -391,16 +337,14 @@ async def test_a_png_claiming_30000_by_30000_is_refused_from_its_header(
         assert elapsed < 1.0, f"took {elapsed:.2f}s"
         return response
 
-    body = await _assert_refused(client, stored_keys, data_dir, private_tmp, 422, send)
+    body = await refused(client, 422, send)
     assert "more than 50000000 pixels" in body["error"]
 
 
 async def test_the_pixel_limit_and_minimum_side_come_from_the_settings(
     make_client: AppFactory,
     user: User,
-    stored_keys: StoredKeys,
-    data_dir: Path,
-    private_tmp: Path,
+    refused: Refused,
 ) -> None:
     strict = await make_client(media_max_pixels=200 * 200, media_min_side=100)
     fits = await upload(strict, user, images.jpeg(200, 200))
@@ -409,13 +353,13 @@ async def test_the_pixel_limit_and_minimum_side_come_from_the_settings(
     async def too_many() -> httpx.Response:
         return await upload(strict, user, images.jpeg(201, 200))
 
-    body = await _assert_refused(strict, stored_keys, data_dir, private_tmp, 422, too_many)
+    body = await refused(strict, 422, too_many)
     assert "more than 40000 pixels" in body["error"]
 
     async def too_thin() -> httpx.Response:
         return await upload(strict, user, images.jpeg(300, 99))
 
-    body = await _assert_refused(strict, stored_keys, data_dir, private_tmp, 422, too_thin)
+    body = await refused(strict, 422, too_thin)
     assert "smaller than 100 pixels" in body["error"]
 
 
@@ -428,9 +372,7 @@ async def small_limit(make_client: AppFactory) -> httpx.AsyncClient:
 async def test_a_file_just_over_the_limit_is_413(
     small_limit: httpx.AsyncClient,
     user: User,
-    stored_keys: StoredKeys,
-    data_dir: Path,
-    private_tmp: Path,
+    refused: Refused,
 ) -> None:
     # Under the declared-length allowance for the multipart envelope, so the route
     # reads the file, and stops one byte past the limit.
@@ -439,7 +381,7 @@ async def test_a_file_just_over_the_limit_is_413(
     async def send() -> httpx.Response:
         return await upload(small_limit, user, data)
 
-    body = await _assert_refused(small_limit, stored_keys, data_dir, private_tmp, 413, send)
+    body = await refused(small_limit, 413, send)
     assert body["error"] == "The file is larger than 100000 bytes"
 
     fits = await upload(small_limit, user, images.jpeg(200, 150))
@@ -449,9 +391,7 @@ async def test_a_file_just_over_the_limit_is_413(
 async def test_a_file_far_over_the_limit_is_413_before_it_is_read(
     small_limit: httpx.AsyncClient,
     user: User,
-    stored_keys: StoredKeys,
-    data_dir: Path,
-    private_tmp: Path,
+    refused: Refused,
 ) -> None:
     """The declared Content-Length decides: the body is not read at all."""
     boundary = "tessera-test-boundary"
@@ -482,7 +422,7 @@ async def test_a_file_far_over_the_limit_is_413_before_it_is_read(
             content=body(),
         )
 
-    response = await _assert_refused(small_limit, stored_keys, data_dir, private_tmp, 413, send)
+    response = await refused(small_limit, 413, send)
     assert response["error"] == "The file is larger than 100000 bytes"
     assert sent <= len(head) + len(chunk), f"{sent} of {length} bytes were read"
 
