@@ -50,6 +50,24 @@ async def followed_among(
     return await repository.followed_among(session, follower_id, account_ids)
 
 
+async def follower_ids(session: AsyncSession, account_id: int) -> list[int]:
+    """Every approved follower of the account (pending requests are not followers)."""
+    return await repository.follower_ids(session, account_id)
+
+
+async def followed_ids(
+    session: AsyncSession, follower_id: int, *, more_followers_than: int | None = None
+) -> list[int]:
+    """The accounts the follower follows (approved follows); with `more_followers_than`,
+    only those with more followers than that (the feed's celebrities)."""
+    return await repository.followed_ids(session, follower_id, more_followers_than)
+
+
+async def followers_count(session: AsyncSession, account_id: int) -> int:
+    """The account's exact follower count (0 for an account that does not exist)."""
+    return await repository.followers_count(session, account_id)
+
+
 async def locked_among(session: AsyncSession, account_ids: Iterable[int]) -> set[int]:
     """Which of `account_ids` are locked (their posts are for approved followers only)."""
     return await repository.locked_among(session, account_ids)

@@ -249,7 +249,9 @@ async def followed_among(session: AsyncSession, follower: int, targets: Iterable
 
 
 async def follower_ids(session: AsyncSession, target: int) -> list[int]:
-    rows = await session.scalars(select(Follow.account_id).where(Follow.target_account_id == target))
+    rows = await session.scalars(
+        select(Follow.account_id).where(Follow.target_account_id == target)
+    )
     return list(rows)
 
 

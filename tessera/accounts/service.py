@@ -22,6 +22,7 @@ from tessera.accounts.models import (
 )
 from tessera.core.errors import Forbidden, NotFound, ValidationFailed
 from tessera.core.ids import new_id
+from tessera.core.outbox import emit
 from tessera.core.pagination import Page
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_]+$")
@@ -311,6 +312,7 @@ async def _insert_follow(
     )
     await repository.bump_counters(session, follower, following_count=1)
     await repository.bump_counters(session, target, followers_count=1)
+    emit(session, "account.followed", {"follower_id": follower, "target_id": target})
 
 
 async def _remove_follow(session: AsyncSession, follower: int, target: int) -> None:
@@ -319,6 +321,7 @@ async def _remove_follow(session: AsyncSession, follower: int, target: int) -> N
         await repository.delete_row(session, edge)
         await repository.bump_counters(session, follower, following_count=-1)
         await repository.bump_counters(session, target, followers_count=-1)
+        emit(session, "account.unfollowed", {"follower_id": follower, "target_id": target})
 
 
 async def _remove_request(session: AsyncSession, follower: int, target: int) -> bool:

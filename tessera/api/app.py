@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from tessera import __version__, accounts, media, posts
+from tessera import __version__, accounts, feed, media, posts
 from tessera.api import files, instance
 from tessera.core.config import Settings
 from tessera.core.errors import TesseraError
@@ -24,6 +24,7 @@ def create_app(settings: Settings) -> FastAPI:
     """A ready app; the runtime (database, Redis) opens when the app starts."""
     configure_logging(settings.log_level)
     runtime = Runtime.open(settings)
+    feed.subscribe_handlers(runtime)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -45,6 +46,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(accounts.api_router)
     app.include_router(media.api_router)
     app.include_router(posts.api_router)
+    app.include_router(feed.api_router)
     app.include_router(instance.router)
     app.include_router(files.router)
     _add_health(app, runtime)

@@ -96,6 +96,14 @@ class Settings(BaseSettings):
     s3_secret_key: str | None = None
     """Secret access key, paired with `s3_access_key`."""
 
+    fanout_threshold: int = Field(default=10_000, ge=0)
+    """Authors with at most this many followers have each post pushed into every
+    follower's home feed when published; more followers ("celebrities") and their recent
+    posts are merged into their followers' home timelines when read instead."""
+
+    feed_size: int = Field(default=800, gt=0)
+    """Most post ids kept in one home feed; older ones drop off the end."""
+
     log_level: str = "INFO"
     """Lowest level written to the JSON log."""
 

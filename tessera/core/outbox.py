@@ -119,14 +119,27 @@ class Publisher(Protocol):
 
 
 class InProcessPublisher:
-    """Runs this process's subscribed handlers, one after the other.
+    """Runs this process's subscribed handlers, one after the other: those registered
+    with the module's `subscribe()`, then this publisher's own.
 
     A failing handler is logged and does not stop the others or the event: handlers
     own their retries (the broker will offer redelivery when it arrives).
     """
 
+    def __init__(self) -> None:
+        self._own: dict[str, list[Handler]] = {}
+
+    def subscribe(self, topic: str, handler: Handler) -> None:
+        """Call `handler` for the events this publisher publishes on `topic`.
+
+        For handlers bound to one runtime (its database, its settings): two runtimes in
+        one process (as in the tests) then each handle only what their relay publishes.
+        """
+        self._own.setdefault(topic, []).append(handler)
+
     async def publish(self, event: Event) -> None:
-        for handler in list(_handlers.get(event.topic, ())):
+        handlers = [*_handlers.get(event.topic, ()), *self._own.get(event.topic, ())]
+        for handler in handlers:
             try:
                 await handler(event)
             except Exception:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from tessera.core.cache import Cache, MemoryCache, RedisCache
 from tessera.core.config import Settings
 from tessera.core.db import create_engine, session_scope, sessionmaker
-from tessera.core.outbox import Relay
+from tessera.core.outbox import InProcessPublisher, Relay
 from tessera.core.ratelimit import RateLimiter
 from tessera.core.storage import Storage, open_storage
 
@@ -40,13 +40,16 @@ class Runtime:
     limiter: RateLimiter
     storage: Storage
     relay: Relay
+    handlers: InProcessPublisher
+    """Where this runtime's event handlers subscribe (its relay publishes to it)."""
 
     @classmethod
     def open(cls, settings: Settings) -> Runtime:
         engine = create_engine(settings)
         redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
         cache: Cache = RedisCache(redis, settings.redis_prefix) if redis else MemoryCache()
-        relay = Relay(engine)
+        handlers = InProcessPublisher()
+        relay = Relay(engine, handlers)
         return cls(
             settings=settings,
             engine=engine,
@@ -56,6 +59,7 @@ class Runtime:
             limiter=RateLimiter(settings),
             storage=open_storage(settings),
             relay=relay,
+            handlers=handlers,
         )
 
     def start(self) -> None:

@@ -4,6 +4,7 @@ from alembic import context
 
 import tessera.accounts.models
 import tessera.core.outbox
+import tessera.feed.models
 import tessera.media.models
 import tessera.posts.models  # noqa: F401  (every service registers its tables here)
 from tessera.core.db import Base

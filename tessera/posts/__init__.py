@@ -4,6 +4,23 @@ Other services use only what is listed here.
 """
 
 from tessera.posts.api import router as api_router
-from tessera.posts.public import count_posts
+from tessera.posts.public import (
+    FeedFacts,
+    authors_of,
+    count_posts,
+    feed_facts,
+    home_posts_of,
+    public_post_ids,
+    render_statuses,
+)
 
-__all__ = ["api_router", "count_posts"]
+__all__ = [
+    "FeedFacts",
+    "api_router",
+    "authors_of",
+    "count_posts",
+    "feed_facts",
+    "home_posts_of",
+    "public_post_ids",
+    "render_statuses",
+]

@@ -167,4 +167,4 @@ async def account_statuses(
     )
     if link:
         response.headers["Link"] = link
-    return await render.statuses(session, posts, links(request), viewer)
+    return await render.timeline(session, posts, links(request), viewer)

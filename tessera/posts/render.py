@@ -21,6 +21,16 @@ def iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+async def timeline(
+    session: AsyncSession, posts: Sequence[Post], urls: Links, viewer_id: int | None
+) -> list[dict[str, Any]]:
+    """Status entities of the posts the viewer may see, in the order given: the one
+    hydration path of every timeline (home, public, profile)."""
+    return await statuses(
+        session, await service.visible_posts(session, viewer_id, posts), urls, viewer_id
+    )
+
+
 async def statuses(
     session: AsyncSession,
     posts: Sequence[Post],

@@ -107,6 +107,42 @@ async def account_posts(
     return newest_first(rows, page)
 
 
+async def posts_by_ids(session: AsyncSession, post_ids: Collection[int]) -> dict[int, Post]:
+    if not post_ids:
+        return {}
+    rows = await session.scalars(select(Post).where(Post.id.in_(post_ids)))
+    return {post.id: post for post in rows}
+
+
+async def top_level_posts_of(
+    session: AsyncSession, author_ids: Collection[int], page: Page
+) -> list[tuple[int, int]]:
+    """(post id, author id) of one page of these authors' posts (not comments), newest
+    first, whatever their visibility."""
+    if not author_ids:
+        return []
+    statement = select(Post.id, Post.account_id).where(
+        Post.account_id.in_(author_ids), Post.in_reply_to_id.is_(None)
+    )
+    rows = [(row[0], row[1]) for row in await session.execute(within(statement, Post.id, page))]
+    return newest_first(rows, page)
+
+
+async def public_post_ids(session: AsyncSession, page: Page, *, only_media: bool) -> list[int]:
+    """One page of public posts (not comments), newest first."""
+    statement = select(Post.id).where(Post.visibility == "public", Post.in_reply_to_id.is_(None))
+    if only_media:
+        statement = statement.where(Post.media_count > 0)
+    return newest_first(list(await session.scalars(within(statement, Post.id, page))), page)
+
+
+async def authors_of(session: AsyncSession, post_ids: Collection[int]) -> dict[int, int]:
+    if not post_ids:
+        return {}
+    rows = await session.execute(select(Post.id, Post.account_id).where(Post.id.in_(post_ids)))
+    return {row[0]: row[1] for row in rows}
+
+
 # -- idempotency keys --------------------------------------------------------------------
 
 

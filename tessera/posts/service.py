@@ -31,10 +31,16 @@ __all__ = [
     "MEDIA_MAX",
     "VISIBILITIES",
     "Draft",
+    "FeedFacts",
     "account_posts",
     "audience",
+    "authors_of",
     "create_post",
     "delete_post",
+    "feed_facts",
+    "home_posts_of",
+    "posts_in_order",
+    "public_post_ids",
     "visible_post",
     "visible_posts",
 ]
@@ -115,6 +121,49 @@ async def account_posts(
         exclude_replies=exclude_replies,
         tagged=tagged,
     )
+
+
+# -- timelines ----------------------------------------------------------------------------
+
+
+async def posts_in_order(session: AsyncSession, post_ids: Sequence[int]) -> list[Post]:
+    """The posts that still exist, in the order of `post_ids` (not yet checked for
+    visibility: pass them to `visible_posts`)."""
+    found = await repository.posts_by_ids(session, set(post_ids))
+    return [found[post_id] for post_id in post_ids if post_id in found]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedFacts:
+    """What the feed needs to know of a new post to decide where it goes."""
+
+    author_id: int
+    visibility: str
+    for_home: bool
+    """Top-level posts go to home timelines; comments stay under their post."""
+
+
+async def feed_facts(session: AsyncSession, post_id: int) -> FeedFacts | None:
+    post = await repository.get(session, post_id)
+    if post is None:
+        return None
+    return FeedFacts(post.account_id, post.visibility, post.in_reply_to_id is None)
+
+
+async def home_posts_of(
+    session: AsyncSession, author_ids: Collection[int], page: Page
+) -> list[tuple[int, int]]:
+    """(post id, author id) of a page of the posts of these authors that belong in home
+    timelines, whatever their visibility: the caller follows them (or is them)."""
+    return await repository.top_level_posts_of(session, author_ids, page)
+
+
+async def public_post_ids(session: AsyncSession, page: Page, *, only_media: bool) -> list[int]:
+    return await repository.public_post_ids(session, page, only_media=only_media)
+
+
+async def authors_of(session: AsyncSession, post_ids: Collection[int]) -> dict[int, int]:
+    return await repository.authors_of(session, post_ids)
 
 
 # -- details for rendering ---------------------------------------------------------------

@@ -92,3 +92,26 @@ def test_media_read_and_describe(server: str, client_app: ClientApp) -> None:
     stranger = sign_up(server, client_app, "peeker")
     with pytest.raises(MastodonNotFoundError):
         stranger.api.media(upload.id)
+
+
+def test_home_timeline_pages(server: str, client_app: ClientApp) -> None:
+    reader = sign_up(server, client_app, "pager")
+    posted = [
+        reader.api.status_post(
+            f"Page {n}", media_ids=[reader.api.media_post(png(64, 48), "image/png")]
+        )
+        for n in range(3)
+    ]
+    newest_first = [status.id for status in reversed(posted)]
+
+    first = reader.api.timeline_home(limit=2)
+    assert [status.id for status in first] == newest_first[:2]
+    second = reader.api.fetch_next(first)
+    assert second is not None
+    assert [status.id for status in second] == newest_first[2:]
+    assert reader.api.fetch_next(second) is None  # not a full page: no next link
+    back = reader.api.fetch_previous(second)
+    assert back is not None
+    assert [status.id for status in back] == newest_first[:2]
+    assert reader.api.fetch_previous(first) == []
+    assert reader.api.timeline_public(limit=1)[0].id == newest_first[0]

@@ -1,0 +1,98 @@
+"""Shared steps for the feed tests: follows, timelines, waiting for the relay, wiping feeds."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import httpx
+from sqlalchemy import delete, select
+
+from tessera.feed.models import HomeFeedEntry
+from tests.accounts.helpers import db, runtime_of
+from tests.conftest import User
+
+HOME = "/api/v1/timelines/home"
+PUBLIC = "/api/v1/timelines/public"
+
+
+async def settle(client: httpx.AsyncClient) -> None:
+    """Wait until the app's relay has handed every committed event to the handlers."""
+    await runtime_of(client).relay.idle()
+
+
+async def follow(client: httpx.AsyncClient, user: User, target: User) -> dict[str, Any]:
+    response = await client.post(f"/api/v1/accounts/{target.id}/follow", headers=user.auth)
+    assert response.status_code == 200, response.text
+    await settle(client)
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def unfollow(client: httpx.AsyncClient, user: User, target: User) -> None:
+    response = await client.post(f"/api/v1/accounts/{target.id}/unfollow", headers=user.auth)
+    assert response.status_code == 200, response.text
+    await settle(client)
+
+
+async def delete_status(client: httpx.AsyncClient, user: User, status_id: str) -> None:
+    response = await client.delete(f"/api/v1/statuses/{status_id}", headers=user.auth)
+    assert response.status_code == 200, response.text
+    await settle(client)
+
+
+async def timeline(
+    client: httpx.AsyncClient, path: str, user: User | None = None, **params: Any
+) -> httpx.Response:
+    response = await client.get(path, headers=user.auth if user else {}, params=params)
+    assert response.status_code == 200, response.text
+    return response
+
+
+async def home(client: httpx.AsyncClient, user: User, **params: Any) -> list[str]:
+    """The ids of one page of the user's home timeline (40 newest unless told)."""
+    response = await timeline(client, HOME, user, **{"limit": 40, **params})
+    return [status["id"] for status in response.json()]
+
+
+async def wipe_feed(client: httpx.AsyncClient, user: User | None = None) -> None:
+    """Lose stored home feeds (one user's, or all), as a flushed Redis would."""
+    runtime = runtime_of(client)
+    if runtime.redis is None:
+        async with db(client) as session:
+            statement = delete(HomeFeedEntry)
+            if user is not None:
+                statement = statement.where(HomeFeedEntry.account_id == int(user.id))
+            await session.execute(statement)
+        return
+    prefix = runtime.settings.redis_prefix + "feed:"
+    pattern = f"{prefix}{user.id}*" if user is not None else f"{prefix}*"
+    keys = [key async for key in runtime.redis.scan_iter(match=pattern, count=1000)]
+    if keys:
+        await runtime.redis.delete(*keys)
+
+
+async def feed_exists(client: httpx.AsyncClient, user: User) -> bool:
+    """Whether the user's stored feed is there (rows, or the Redis marker)."""
+    runtime = runtime_of(client)
+    if runtime.redis is None:
+        async with db(client) as session:
+            found = await session.scalar(
+                select(HomeFeedEntry.post_id)
+                .where(HomeFeedEntry.account_id == int(user.id))
+                .limit(1)
+            )
+            return found is not None
+    return bool(await runtime.redis.exists(f"{runtime.settings.redis_prefix}feed:{user.id}:built"))
+
+
+async def stored_ids(client: httpx.AsyncClient, user: User) -> set[int]:
+    """The post ids in the user's stored feed (not what the timeline merges in)."""
+    runtime = runtime_of(client)
+    if runtime.redis is None:
+        async with db(client) as session:
+            rows = await session.scalars(
+                select(HomeFeedEntry.post_id).where(HomeFeedEntry.account_id == int(user.id))
+            )
+            return set(rows)
+    members = await runtime.redis.zrange(f"{runtime.settings.redis_prefix}feed:{user.id}", 0, -1)
+    return {int(cast(bytes, member)) for member in members}
