@@ -23,6 +23,12 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the web server")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="with a broker, leave consuming to `tessera worker`",
+    )
+    commands.add_parser("worker", help="consume the broker's events (needs TESSERA_BROKER_URL)")
     commands.add_parser("migrate", help="apply pending database migrations")
     create = commands.add_parser("createuser", help="create an account")
     create.add_argument("username")
@@ -30,6 +36,21 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--password", help="the password (asked for when not given; prefer the prompt)"
     )
+    seeder = commands.add_parser(
+        "seed",
+        help="bulk-load a generated social graph (home feeds are rebuilt on first read)",
+        description="Bulk-load users (power-law follower counts), follows and photo posts. "
+        "No home feed is written and no event is emitted: each feed is rebuilt on first read.",
+    )
+    seeder.add_argument("--users", type=int, required=True, help="how many accounts")
+    seeder.add_argument("--mean-follows", type=float, required=True, help="follows per user")
+    seeder.add_argument("--posts", type=int, required=True, help="how many posts in all")
+    seeder.add_argument("--seed", type=int, help="random seed, for a repeatable data set")
+    seeder.add_argument("--photos", type=int, default=8, help="distinct images (default 8)")
+    seeder.add_argument(
+        "--prefix", default="seed_", help="username prefix, a-z 0-9 _, unused (default seed_)"
+    )
+    seeder.add_argument("--days", type=int, default=30, help="days the posts span (default 30)")
     return parser
 
 
@@ -78,7 +99,7 @@ def _limit_malloc_arenas() -> None:
         ctypes.CDLL("libc.so.6").mallopt(m_arena_max, 2)
 
 
-def _serve(settings: Settings, host: str, port: int) -> None:
+def _serve(settings: Settings, host: str, port: int, worker: bool = True) -> None:
     import uvicorn
 
     from tessera.api import create_app
@@ -86,7 +107,7 @@ def _serve(settings: Settings, host: str, port: int) -> None:
     asyncio.run(_prepare_database(settings))
     _limit_malloc_arenas()
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, worker=worker),
         host=host,
         port=port,
         loop="uvloop",
@@ -98,6 +119,26 @@ def _serve(settings: Settings, host: str, port: int) -> None:
     )
 
 
+def _worker(settings: Settings) -> None:
+    """Consume the broker's queue until SIGINT or SIGTERM."""
+    import signal
+
+    from tessera.api import run_worker
+
+    if not settings.broker_url:
+        raise SystemExit("tessera: `tessera worker` needs TESSERA_BROKER_URL")
+
+    async def run() -> None:
+        await _prepare_database(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_worker(settings, stop)
+
+    asyncio.run(run())
+
+
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     try:
@@ -105,7 +146,9 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as exc:
         raise SystemExit(f"tessera: {exc}") from None
     if args.command == "serve":
-        _serve(settings, args.host, args.port)
+        _serve(settings, args.host, args.port, worker=not args.no_worker)
+    elif args.command == "worker":
+        _worker(settings)
     elif args.command == "migrate":
         asyncio.run(_migrate(settings))
         print("tessera: the database is up to date")
@@ -116,5 +159,11 @@ def main(argv: list[str] | None = None) -> None:
         except TesseraError as exc:
             raise SystemExit(f"tessera: {exc.message}") from None
         print(f"tessera: created @{args.username} (id {account_id})")
+    elif args.command == "seed":
+        from tessera.seed import options_from, seed
+
+        options = options_from(args)
+        asyncio.run(_prepare_database(settings))
+        print(asyncio.run(seed(settings, options)).summary())
     else:  # pragma: no cover - argparse rejects unknown commands
         sys.exit(2)

@@ -7,15 +7,20 @@ Other services use only what is listed here.
 # own routes (which use the media service) are still being imported.
 from tessera.accounts.auth import Caller, caller_with, optional_caller, user_id_with, user_with
 from tessera.accounts.public import (
+    BulkAccount,
+    BulkFollow,
     PostingDefaults,
     account_exists,
     applications,
+    bulk_insert_accounts,
+    bulk_insert_follows,
     count_accounts,
     create_user,
     followed_among,
     followed_ids,
     follower_ids,
     followers_count,
+    hash_password,
     ids_by_username,
     locked_among,
     posting_defaults,
@@ -28,11 +33,15 @@ from tessera.accounts.api import router as api_router  # isort: skip
 from tessera.accounts.oauth_api import router as oauth_router  # isort: skip
 
 __all__ = [
+    "BulkAccount",
+    "BulkFollow",
     "Caller",
     "PostingDefaults",
     "account_exists",
     "api_router",
     "applications",
+    "bulk_insert_accounts",
+    "bulk_insert_follows",
     "caller_with",
     "count_accounts",
     "create_user",
@@ -40,6 +49,7 @@ __all__ = [
     "followed_ids",
     "follower_ids",
     "followers_count",
+    "hash_password",
     "ids_by_username",
     "locked_among",
     "oauth_router",

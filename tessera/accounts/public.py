@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tessera.accounts import render, repository, service
+from tessera.accounts import passwords, render, repository, service
 from tessera.core.runtime import Links
 
 
@@ -105,3 +105,86 @@ async def applications(session: AsyncSession, app_ids: Iterable[int]) -> dict[in
 async def profile_keys_in_use(session: AsyncSession, keys: Iterable[str]) -> set[str]:
     """Which of these storage keys an avatar or header uses (files may be shared)."""
     return await repository.profile_keys_in_use(session, keys)
+
+
+# -- bulk loading (`tessera seed`) ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BulkAccount:
+    """A complete account row for bulk loading; the counters must already agree with the
+    follows and posts loaded beside it, since nothing recounts them."""
+
+    id: int
+    username: str
+    display_name: str
+    email: str
+    password_hash: str
+    created_at: datetime
+    followers_count: int
+    following_count: int
+    statuses_count: int
+    last_status_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class BulkFollow:
+    id: int
+    account_id: int
+    target_account_id: int
+    created_at: datetime
+
+
+async def hash_password(password: str) -> str:
+    """The Argon2id hash sign-up would store (computed in a thread)."""
+    return await passwords.hash_password(password)
+
+
+async def bulk_insert_accounts(session: AsyncSession, accounts: Sequence[BulkAccount]) -> None:
+    """Insert accounts as given, in one executemany: no checks, no events, no cache
+    eviction. For loading a fresh data set only; usernames and emails must be unused."""
+    await repository.insert_accounts(
+        session,
+        [
+            {
+                "id": account.id,
+                "username": account.username,
+                "username_key": account.username.lower(),
+                "email": account.email.lower(),
+                "password_hash": account.password_hash,
+                "display_name": account.display_name,
+                "note": "",
+                "locked": False,
+                "bot": False,
+                "discoverable": True,
+                "default_privacy": "public",
+                "default_sensitive": False,
+                "followers_count": account.followers_count,
+                "following_count": account.following_count,
+                "statuses_count": account.statuses_count,
+                "follow_requests_count": 0,
+                "last_status_at": account.last_status_at,
+                "created_at": account.created_at,
+            }
+            for account in accounts
+        ],
+    )
+
+
+async def bulk_insert_follows(session: AsyncSession, follows: Sequence[BulkFollow]) -> None:
+    """Insert approved follows as given, in one executemany, without touching counters or
+    emitting `account.followed` (so no feed backfill: feeds are rebuilt on first read)."""
+    await repository.insert_follows(
+        session,
+        [
+            {
+                "id": follow.id,
+                "account_id": follow.account_id,
+                "target_account_id": follow.target_account_id,
+                "show_reblogs": True,
+                "notify": False,
+                "created_at": follow.created_at,
+            }
+            for follow in follows
+        ],
+    )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Table, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.accounts.models import (
@@ -319,3 +320,15 @@ async def profile_keys_in_use(session: AsyncSession, keys: Iterable[str]) -> set
         )
     )
     return {key for row in rows for key in row if key in wanted}
+
+
+async def insert_accounts(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """One multi-row INSERT (executemany) of complete account rows: bulk loading only."""
+    if rows:
+        await session.execute(insert(cast(Table, Account.__table__)), list(rows))
+
+
+async def insert_follows(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """One multi-row INSERT of follow rows; the counters are the caller's business."""
+    if rows:
+        await session.execute(insert(cast(Table, Follow.__table__)), list(rows))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,15 +21,18 @@ from tessera.core.ratelimit import ApiBudgetMiddleware
 from tessera.core.runtime import Runtime
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """A ready app; the runtime (database, Redis) opens when the app starts."""
+def create_app(settings: Settings, *, worker: bool = True) -> FastAPI:
+    """A ready app; the runtime (database, Redis) opens when the app starts.
+
+    With a broker, the app also consumes its handlers' queue unless `worker` is false.
+    """
     configure_logging(settings.log_level)
     runtime = Runtime.open(settings)
     feed.subscribe_handlers(runtime)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        runtime.start()
+        runtime.start(worker=worker)
         yield
         await runtime.close()
 
@@ -58,6 +62,21 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(ApiBudgetMiddleware, limiter=runtime.limiter, settings=settings)
     app.add_middleware(RequestMiddleware)
     return app
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
+    """`tessera worker`: consume the broker's queue for every service's handlers (no
+    HTTP) until `stop` is set."""
+    if not settings.broker_url:
+        raise ValueError("tessera worker needs TESSERA_BROKER_URL")
+    configure_logging(settings.log_level)
+    runtime = Runtime.open(settings)
+    feed.subscribe_handlers(runtime)
+    runtime.start(worker=True)
+    try:
+        await stop.wait()
+    finally:
+        await runtime.close()
 
 
 def _add_health(app: FastAPI, runtime: Runtime) -> None:

@@ -36,6 +36,16 @@ class Settings(BaseSettings):
     redis_prefix: str = "tessera:"
     """Prefix of every Redis key, so several instances can share one Redis."""
 
+    broker_url: str | None = None
+    """`amqp://…` (or `amqps://…`): events go through RabbitMQ, consumed by `tessera worker`
+    and by `tessera serve` (unless `--no-worker`); unset means in-process handlers."""
+
+    broker_exchange: str = "tessera"
+    """Name of the topic exchange, and prefix of the queues (`<exchange>.feed`, `.dead`)."""
+
+    broker_prefetch: int = Field(default=32, gt=0)
+    """Messages a worker takes from the broker before acknowledging any."""
+
     public_url: str | None = None
     """The URL clients reach this server at; unset means the request's own base URL."""
 
@@ -119,6 +129,13 @@ class Settings(BaseSettings):
     def _known_redis(cls, value: str | None) -> str | None:
         if value and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        return value or None
+
+    @field_validator("broker_url")
+    @classmethod
+    def _known_broker(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("amqp://", "amqps://")):
+            raise ValueError("must start with amqp:// or amqps://")
         return value or None
 
     @field_validator("public_url", "media_base_url", "s3_endpoint")

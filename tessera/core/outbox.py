@@ -9,13 +9,15 @@ process drains once on start-up) delivers them. Delivery is therefore at-least-o
 handlers must be idempotent, keyed by `Event.id`.
 
 Today's publisher calls the handlers registered with `subscribe()` in this process. A
-broker publisher (RabbitMQ, with publisher confirms) replaces it without touching
-`emit()` or the relay: it only has to raise when a message was not confirmed.
+broker publisher (`core.broker.RabbitPublisher`, with publisher confirms, when `TESSERA_BROKER_URL`
+is set) replaces it without touching `emit()`: it raises when a message was not
+confirmed, the rows stay unpublished, and the relay's periodic `sweep()` retries them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -137,13 +139,31 @@ class InProcessPublisher:
         """
         self._own.setdefault(topic, []).append(handler)
 
+    def topics(self) -> set[str]:
+        """Every topic with a handler here or process-wide (what a broker queue binds)."""
+        return {topic for topic, handlers in (*_handlers.items(), *self._own.items()) if handlers}
+
+    def _for(self, topic: str) -> list[Handler]:
+        return [*_handlers.get(topic, ()), *self._own.get(topic, ())]
+
     async def publish(self, event: Event) -> None:
-        handlers = [*_handlers.get(event.topic, ()), *self._own.get(event.topic, ())]
-        for handler in handlers:
+        for handler in self._for(event.topic):
             try:
                 await handler(event)
             except Exception:
                 log.exception("outbox handler %r failed on event %s", handler, event.id)
+
+    async def dispatch(self, event: Event) -> None:
+        """Run every handler of the event's topic; raise if any failed (after all ran),
+        so that a broker consumer can ask for a redelivery."""
+        failed: Exception | None = None
+        for handler in self._for(event.topic):
+            try:
+                await handler(event)
+            except Exception as exc:
+                failed = failed or exc
+        if failed is not None:
+            raise failed
 
 
 class _Sessions(Protocol):
@@ -164,8 +184,20 @@ class Relay:
         self._skip_locked = engine.dialect.name == "postgresql"
         self.publisher: Publisher = publisher or InProcessPublisher()
         self._task: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
         self._again = False
         self._lock = asyncio.Lock()
+
+    def sweep(self, interval: float) -> None:
+        """Also drain every `interval` seconds, not only after commits: a publisher that
+        can fail (a broker that is down) gets its events retried without new writes."""
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep(interval))
+
+    async def _sweep(self, interval: float) -> None:
+        while True:
+            self.wake()
+            await asyncio.sleep(interval)
 
     def wake(self) -> None:
         if self._task is not None and not self._task.done():
@@ -226,5 +258,13 @@ class Relay:
         return len(rows)
 
     async def close(self) -> None:
+        sweeper, self._sweeper = self._sweeper, None
+        if sweeper is not None:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
         if self._task is not None and not self._task.done():
             await self.idle()
+        close_publisher = getattr(self.publisher, "close", None)
+        if close_publisher is not None:
+            await close_publisher()

@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from tessera.core.broker import Consumer, RabbitPublisher
 from tessera.core.cache import Cache, MemoryCache, RedisCache
 from tessera.core.config import Settings
 from tessera.core.db import create_engine, session_scope, sessionmaker
@@ -29,6 +30,11 @@ __all__ = [
     "runtime_of",
 ]
 
+WORKER_GROUP = "feed"
+"""The handler group of the runtime's handlers: its queue is `<exchange>.feed`."""
+SWEEP_SECONDS = 3.0
+"""With a broker, how often the relay retries events the broker did not take."""
+
 
 @dataclass
 class Runtime:
@@ -41,7 +47,10 @@ class Runtime:
     storage: Storage
     relay: Relay
     handlers: InProcessPublisher
-    """Where this runtime's event handlers subscribe (its relay publishes to it)."""
+    """Where this runtime's event handlers subscribe (its relay, or with a broker its
+    consumer, delivers to it)."""
+    consumer: Consumer | None = None
+    """With `TESSERA_BROKER_URL`: the worker consuming this runtime's handlers' queue."""
 
     @classmethod
     def open(cls, settings: Settings) -> Runtime:
@@ -49,7 +58,21 @@ class Runtime:
         redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
         cache: Cache = RedisCache(redis, settings.redis_prefix) if redis else MemoryCache()
         handlers = InProcessPublisher()
-        relay = Relay(engine, handlers)
+        consumer: Consumer | None = None
+        if settings.broker_url:
+            consumer = Consumer(
+                settings.broker_url,
+                settings.broker_exchange,
+                WORKER_GROUP,
+                handlers,
+                prefetch=settings.broker_prefetch,
+            )
+            groups = consumer.group_topics
+            relay = Relay(
+                engine, RabbitPublisher(settings.broker_url, settings.broker_exchange, groups)
+            )
+        else:
+            relay = Relay(engine, handlers)
         return cls(
             settings=settings,
             engine=engine,
@@ -60,13 +83,21 @@ class Runtime:
             storage=open_storage(settings),
             relay=relay,
             handlers=handlers,
+            consumer=consumer,
         )
 
-    def start(self) -> None:
-        """Begin background work: publish events a previous process left behind."""
+    def start(self, *, worker: bool = True) -> None:
+        """Begin background work: publish events a previous process left behind; with a
+        broker, sweep the outbox periodically and (`worker`) consume the handlers' queue."""
         self.relay.wake()
+        if self.consumer is not None:
+            self.relay.sweep(SWEEP_SECONDS)
+            if worker:
+                self.consumer.start()
 
     async def close(self) -> None:
+        if self.consumer is not None:
+            await self.consumer.close()
         await self.relay.close()
         await self.storage.close()
         if self.redis is not None:

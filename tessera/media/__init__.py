@@ -5,20 +5,28 @@ Other services use only what is listed here.
 
 from tessera.media.api import router as api_router
 from tessera.media.public import (
+    BulkAttachment,
     ProfileImage,
+    StoredPhoto,
     attach_to_post,
     attachments_of_posts,
+    bulk_insert_attachments,
     delete_post_media,
     process_profile_image,
+    store_photo,
     store_profile_image,
 )
 
 __all__ = [
+    "BulkAttachment",
     "ProfileImage",
+    "StoredPhoto",
     "api_router",
     "attach_to_post",
     "attachments_of_posts",
+    "bulk_insert_attachments",
     "delete_post_media",
     "process_profile_image",
+    "store_photo",
     "store_profile_image",
 ]

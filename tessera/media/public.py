@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from typing import Any, Literal
 
@@ -98,3 +100,70 @@ async def delete_post_media(session: AsyncSession, post_id: int) -> set[str]:
         if entry.get(fmt)
     }
     return keys - await repository.keys_in_use(session, keys)
+
+
+# -- bulk loading (`tessera seed`) ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPhoto:
+    """A photo processed and stored once, whose files any number of rows may name."""
+
+    mime_type: str
+    source_width: int
+    source_height: int
+    blurhash: str
+    files: dict[str, dict[str, object]]
+
+
+@dataclass(frozen=True, slots=True)
+class BulkAttachment:
+    id: int
+    account_id: int
+    post_id: int
+    position: int
+    created_at: datetime
+    photo: StoredPhoto
+    description: str = ""
+
+
+async def store_photo(runtime: Runtime, data: bytes) -> StoredPhoto:
+    """Process an image exactly as an upload is (422 if it is bad) and store its
+    renditions; no row is written."""
+    processed = await service.render_photo(runtime.settings, data, (0.0, 0.0))
+    files = await service.store_renditions(runtime.storage, runtime.settings.signing_key, processed)
+    return StoredPhoto(
+        processed.mime_type,
+        processed.source_width,
+        processed.source_height,
+        processed.blurhash,
+        files,
+    )
+
+
+async def bulk_insert_attachments(
+    session: AsyncSession, attachments: Sequence[BulkAttachment]
+) -> None:
+    """Insert photos already attached to posts, in one executemany. Rows may share a
+    StoredPhoto: files are content-addressed and deleted only when no row names them."""
+    await repository.insert_many(
+        session,
+        [
+            {
+                "id": media.id,
+                "account_id": media.account_id,
+                "post_id": media.post_id,
+                "position": media.position,
+                "mime_type": media.photo.mime_type,
+                "description": media.description,
+                "focus_x": 0.0,
+                "focus_y": 0.0,
+                "blurhash": media.photo.blurhash,
+                "source_width": media.photo.source_width,
+                "source_height": media.photo.source_height,
+                "files": media.photo.files,
+                "created_at": media.created_at,
+            }
+            for media in attachments
+        ],
+    )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Iterable, Sequence
+from typing import Any
 
-from sqlalchemy import Text, cast, delete, or_, select, update
+from sqlalchemy import Table, Text, cast, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.media.models import MediaAttachment
@@ -87,3 +89,9 @@ async def keys_in_use(session: AsyncSession, keys: Iterable[str]) -> set[str]:
     for text in rows:
         found.update(key for key in wanted if key in text)
     return found
+
+
+async def insert_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """One multi-row INSERT (executemany) of complete attachment rows: bulk loading only."""
+    if rows:
+        await session.execute(insert(typing.cast(Table, MediaAttachment.__table__)), list(rows))

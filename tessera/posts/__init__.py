@@ -5,8 +5,10 @@ Other services use only what is listed here.
 
 from tessera.posts.api import router as api_router
 from tessera.posts.public import (
+    BulkPost,
     FeedFacts,
     authors_of,
+    bulk_insert_posts,
     count_posts,
     feed_facts,
     home_posts_of,
@@ -15,9 +17,11 @@ from tessera.posts.public import (
 )
 
 __all__ = [
+    "BulkPost",
     "FeedFacts",
     "api_router",
     "authors_of",
+    "bulk_insert_posts",
     "count_posts",
     "feed_facts",
     "home_posts_of",

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.core.pagination import Page
 from tessera.core.runtime import Links
-from tessera.posts import render, service
+from tessera.posts import render, repository, service, text
 from tessera.posts.service import FeedFacts
 
 __all__ = [
+    "BulkPost",
     "FeedFacts",
     "authors_of",
+    "bulk_insert_posts",
     "count_posts",
     "feed_facts",
     "home_posts_of",
@@ -62,3 +66,50 @@ async def public_post_ids(
 async def authors_of(session: AsyncSession, post_ids: Collection[int]) -> dict[int, int]:
     """{post id: author id} for the posts that still exist."""
     return await service.authors_of(session, post_ids)
+
+
+# -- bulk loading (`tessera seed`) ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BulkPost:
+    """A public top-level photo post for bulk loading; its photos are loaded through the
+    media service with this post's id, and its author's counters by the caller."""
+
+    id: int
+    account_id: int
+    caption: str
+    media_count: int
+    created_at: datetime
+    language: str | None = "en"
+
+
+async def bulk_insert_posts(session: AsyncSession, posts: Sequence[BulkPost]) -> None:
+    """Insert posts and their hashtags (taken from the captions, as publishing does) in
+    executemany batches: no checks, no mentions, no `post.created` event, so no fan-out
+    (home feeds are rebuilt on first read)."""
+    rows = [
+        {
+            "id": post.id,
+            "account_id": post.account_id,
+            "in_reply_to_id": None,
+            "in_reply_to_account_id": None,
+            "visibility": "public",
+            "sensitive": False,
+            "spoiler_text": "",
+            "language": post.language,
+            "caption": post.caption,
+            "media_count": post.media_count,
+            "application_id": None,
+            "replies_count": 0,
+            "reblogs_count": 0,
+            "favourites_count": 0,
+            "created_at": post.created_at,
+            "edited_at": None,
+        }
+        for post in posts
+    ]
+    tags = [
+        {"post_id": post.id, "name": tag} for post in posts for tag in text.hashtags(post.caption)
+    ]
+    await repository.insert_posts(session, rows, tags)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Table, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.core.pagination import Page, newest_first, within
@@ -175,3 +176,13 @@ async def add_idempotency_key(
             )
         )
         await session.flush()
+
+
+async def insert_posts(
+    session: AsyncSession, posts: Sequence[dict[str, Any]], tags: Sequence[dict[str, Any]]
+) -> None:
+    """Multi-row INSERTs (executemany) of complete post rows and their tags: bulk loading."""
+    if posts:
+        await session.execute(insert(cast(Table, Post.__table__)), list(posts))
+    if tags:
+        await session.execute(insert(cast(Table, PostTag.__table__)), list(tags))
