@@ -37,7 +37,7 @@ import httpx
 import pyvips
 from PIL import Image, ImageOps
 from PIL import __version__ as pillow_version
-from run import GENEROUS, ROOT, user_token
+from run import ROOT, tessera_env, user_token
 from run import process as server
 
 from tessera.media.processing import (
@@ -271,13 +271,7 @@ def server_peak_mb() -> float:
 def uploads_per_s(photo: bytes, count: int) -> tuple[float, float, float]:
     """uploads/s, p50 latency (ms) and the server's peak RSS (MB) afterwards."""
     with tempfile.TemporaryDirectory(prefix="tessera-bench-media-") as tmp:
-        env = {
-            **os.environ,
-            "TESSERA_DATA_DIR": str(Path(tmp) / "data"),
-            "TESSERA_RATELIMIT_API": GENEROUS,
-            "TESSERA_RATELIMIT_LOGIN": GENEROUS,
-            "TESSERA_RATELIMIT_SIGNUP": GENEROUS,
-        }
+        env = tessera_env(tmp)
         serve = [sys.executable, "-m", "tessera", "serve", "--host", "127.0.0.1"]
         with server("tessera-media", serve, env, Path(tmp)) as url:
             rate, p50 = asyncio.run(_upload_all(url, user_token(url), photo, count))

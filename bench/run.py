@@ -181,16 +181,21 @@ def scaled_env(args: argparse.Namespace) -> Iterator[dict[str, str]]:
         print(f"bench: dropped database {name} and {len(keys)} Redis keys")
 
 
+def tessera_env(tmp: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """A server's environment: its own data dir, rate limits raised through the settings."""
+    return {
+        **os.environ,
+        "TESSERA_DATA_DIR": str(Path(tmp) / "data"),
+        "TESSERA_RATELIMIT_API": GENEROUS,
+        "TESSERA_RATELIMIT_LOGIN": GENEROUS,
+        "TESSERA_RATELIMIT_SIGNUP": GENEROUS,
+        **(extra or {}),
+    }
+
+
 def bench_tessera(wrk: str, args: argparse.Namespace, extra: dict[str, str]) -> Measure:
     with tempfile.TemporaryDirectory(prefix="tessera-bench-") as tmp:
-        env = {
-            **os.environ,
-            "TESSERA_DATA_DIR": str(Path(tmp) / "data"),
-            "TESSERA_RATELIMIT_API": GENEROUS,
-            "TESSERA_RATELIMIT_LOGIN": GENEROUS,
-            "TESSERA_RATELIMIT_SIGNUP": GENEROUS,
-            **extra,
-        }
+        env = tessera_env(tmp, extra)
         serve = [sys.executable, "-m", "tessera", "serve", "--host", "127.0.0.1"]
         with process("tessera", serve, env, Path(tmp)) as url:
             return run_wrk(wrk, url + ENDPOINT, args, user_token(url))
