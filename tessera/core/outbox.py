@@ -186,6 +186,7 @@ class Relay:
         self._task: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._again = False
+        self._failing = False
         self._lock = asyncio.Lock()
 
     def sweep(self, interval: float) -> None:
@@ -211,9 +212,15 @@ class Relay:
             try:
                 await self.drain()
             except Exception:
-                # The rows stay unpublished; the next wake (or start-up) retries them.
-                log.exception("outbox relay failed")
+                # The rows stay unpublished; the next wake (or sweep) retries them. One
+                # traceback per outage, not one per retry.
+                if not self._failing:
+                    log.exception("outbox relay failed; events wait in the outbox")
+                self._failing = True
                 return
+            if self._failing:
+                log.warning("outbox relay recovered")
+                self._failing = False
             if not self._again:
                 return
 
