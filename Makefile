@@ -37,7 +37,7 @@ test-fast: $(STAMP) ## the embedded suite without the end-to-end tests
 
 test: check test-embedded test-scaled ## everything CI runs
 
-bench: $(STAMP) ## req/s against a ceiling, and the photo pipeline against vipsthumbnail and Pillow
+bench: $(STAMP) ## req/s against a ceiling, the photo pipeline, home timeline and fan-out on seeded data
 	$(BIN)/python bench/run.py
 
 lock: ## re-pin every dependency after changing pyproject.toml

@@ -1,12 +1,17 @@
 """The ceiling for `make bench`: the cheapest FastAPI answer of the size Tessera sends.
 
-One route returns a prebuilt JSON body shaped like a CredentialAccount (~1.1 KB), with no
-middleware, database or authentication, on the same uvicorn setup as `tessera serve`
-(uvloop + httptools, one process, no access log). Tessera's req/s divided by this one's
-is the share of the framework's throughput that Tessera's own work leaves over.
+One route returns a prebuilt JSON body shaped like a CredentialAccount (~1.1 KB), or the
+bytes of the file named by `CEILING_BODY` (the feed benchmark gives it a real home
+timeline page), with no middleware, database or authentication, on the same uvicorn
+setup as `tessera serve` (uvloop + httptools, one process, no access log). Tessera's
+req/s divided by this one's is the share of the framework's throughput that Tessera's own
+work leaves over.
 """
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import orjson
 from fastapi import FastAPI
@@ -61,7 +66,8 @@ _ACCOUNT = {
         "highlighted": False,
     },
 }
-BODY = orjson.dumps(_ACCOUNT)
+_FILE = os.environ.get("CEILING_BODY")
+BODY = Path(_FILE).read_bytes() if _FILE else orjson.dumps(_ACCOUNT)
 
 app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 

@@ -35,10 +35,9 @@ from pathlib import Path
 import blurhash
 import httpx
 import pyvips
+from harness import ROOT, tessera, tessera_env, user_token
 from PIL import Image, ImageOps
 from PIL import __version__ as pillow_version
-from run import ROOT, tessera_env, user_token
-from run import process as server
 
 from tessera.media.processing import (
     BLURHASH_SIZE,
@@ -270,12 +269,12 @@ def server_peak_mb() -> float:
 
 def uploads_per_s(photo: bytes, count: int) -> tuple[float, float, float]:
     """uploads/s, p50 latency (ms) and the server's peak RSS (MB) afterwards."""
-    with tempfile.TemporaryDirectory(prefix="tessera-bench-media-") as tmp:
-        env = tessera_env(tmp)
-        serve = [sys.executable, "-m", "tessera", "serve", "--host", "127.0.0.1"]
-        with server("tessera-media", serve, env, Path(tmp)) as url:
-            rate, p50 = asyncio.run(_upload_all(url, user_token(url), photo, count))
-            return rate, p50, server_peak_mb()
+    with (
+        tempfile.TemporaryDirectory(prefix="tessera-bench-media-") as tmp,
+        tessera(tessera_env(tmp), Path(tmp), "tessera-media") as url,
+    ):
+        rate, p50 = asyncio.run(_upload_all(url, user_token(url), photo, count))
+        return rate, p50, server_peak_mb()
 
 
 def measure(runs: int, uploads: int) -> PhotoResults:

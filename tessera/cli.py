@@ -100,23 +100,12 @@ def _limit_malloc_arenas() -> None:
 
 
 def _serve(settings: Settings, host: str, port: int, worker: bool = True) -> None:
-    import uvicorn
-
     from tessera.api import create_app
+    from tessera.api.server import run
 
     asyncio.run(_prepare_database(settings))
     _limit_malloc_arenas()
-    uvicorn.run(
-        create_app(settings, worker=worker),
-        host=host,
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_config=None,
-        proxy_headers=False,
-        server_header=False,
-    )
+    run(create_app(settings, worker=worker), host, port)
 
 
 def _worker(settings: Settings) -> None:

@@ -12,7 +12,7 @@ import os
 import secrets
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from redis.asyncio import Redis
 from tessera.api import create_app
 from tessera.core.config import Settings, load_settings
 from tessera.core.db import create_engine, migrate
+from tests.broker import Names
 
 BACKEND = os.environ.get("TESSERA_TEST_BACKEND", "embedded")
 PG_ADMIN_DSN = os.environ.get("TESSERA_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -129,11 +130,32 @@ async def create_bucket(endpoint: str) -> str:
     return bucket
 
 
+MakeBackend = Callable[[], AbstractAsyncContextManager[Backend]]
+
+
 @pytest.fixture(scope="session")
-async def backend(
+def make_backend(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> AsyncIterator[Backend]:
-    data_dir = tmp_path_factory.mktemp("data")
+) -> MakeBackend:
+    """Makes new, migrated backends of the kind this run tests, each with a data dir (and,
+    scaled, a database, Redis prefix and bucket) of its own, removed when its `async with`
+    ends: for tests whose processes must see nothing of the rest of the session."""
+    endpoint: str | None = request.getfixturevalue("s3_server") if BACKEND == "scaled" else None
+
+    def make() -> AbstractAsyncContextManager[Backend]:
+        return _fresh_backend(tmp_path_factory.mktemp("data"), endpoint)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+async def backend(make_backend: MakeBackend) -> AsyncIterator[Backend]:
+    async with make_backend() as made:
+        yield made
+
+
+@asynccontextmanager
+async def _fresh_backend(data_dir: Path, s3_endpoint: str | None) -> AsyncIterator[Backend]:
     common: dict[str, Any] = {
         "data_dir": data_dir,
         "ratelimit_login": GENEROUS,
@@ -141,13 +163,12 @@ async def backend(
         "ratelimit_api": GENEROUS,
         "secret_key": "test-secret-key",
     }
-    if BACKEND != "scaled":
+    if s3_endpoint is None:
         settings = load_settings(**common)
         await _migrate(settings)
         yield Backend(common, _env(common))
         return
-    endpoint: str = request.getfixturevalue("s3_server")
-    bucket = await create_bucket(endpoint)
+    bucket = await create_bucket(s3_endpoint)
     name = f"tessera_test_{secrets.token_hex(6)}"
     prefix = f"tessera-test-{secrets.token_hex(6)}:"
     admin = await asyncpg.connect(PG_ADMIN_DSN)
@@ -159,7 +180,7 @@ async def backend(
         "redis_url": REDIS_URL,
         "redis_prefix": prefix,
         "media_storage": "s3",
-        "s3_endpoint": endpoint,
+        "s3_endpoint": s3_endpoint,
         "s3_bucket": bucket,
         "s3_region": S3_REGION,
         "s3_access_key": S3_KEY,
@@ -186,6 +207,23 @@ async def _migrate(settings: Settings) -> None:
     engine = create_engine(settings)
     await migrate(engine)
     await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def broker() -> AsyncIterator[Names]:
+    """Exchange names on the local RabbitMQ, deleted (with their queues) after the session.
+
+    With `CI=true` RabbitMQ is required; elsewhere the tests using it are skipped, loudly.
+    """
+    if not _reachable("127.0.0.1", 5672):
+        message = "RabbitMQ not reachable on 127.0.0.1:5672"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message + " (required because CI=true)")
+        print(f"\n{'!' * 78}\n!! SKIPPING THE BROKER TESTS: {message}\n{'!' * 78}\n")
+        pytest.skip(message)
+    names = Names()
+    yield names
+    await names.cleanup()
 
 
 AppFactory = Callable[..., Awaitable[httpx.AsyncClient]]
@@ -334,36 +372,47 @@ def unique_name(stem: str = "user") -> str:
 MakeUser = Callable[..., Awaitable[User]]
 
 
+async def sign_up_user(
+    client: httpx.AsyncClient,
+    oauth_client: OAuthClient,
+    stem: str = "user",
+    *,
+    locked: bool = False,
+) -> User:
+    """Signs a new person up through the API `client` talks to; returns their token."""
+    username = unique_name(stem)
+    email = f"{username}@example.org"
+    password = f"pw-{secrets.token_hex(8)}"
+    response = await client.post(
+        "/api/v1/accounts",
+        headers={"Authorization": f"Bearer {oauth_client.app_token}"},
+        data={
+            "username": username,
+            "email": email,
+            "password": password,
+            "agreement": "1",
+            "locale": "en",
+        },
+    )
+    assert response.status_code == 200, response.text
+    token = response.json()["access_token"]
+    me = await client.get(
+        "/api/v1/accounts/verify_credentials", headers={"Authorization": f"Bearer {token}"}
+    )
+    user = User(me.json()["id"], username, email, password, token)
+    if locked:
+        update = await client.patch(
+            "/api/v1/accounts/update_credentials", headers=user.auth, data={"locked": "1"}
+        )
+        assert update.status_code == 200, update.text
+    return user
+
+
 @pytest.fixture(scope="session")
 def make_user(client: httpx.AsyncClient, oauth_client: OAuthClient) -> MakeUser:
     """Signs a new person up through the API and returns their token."""
 
     async def factory(stem: str = "user", *, locked: bool = False) -> User:
-        username = unique_name(stem)
-        email = f"{username}@example.org"
-        password = f"pw-{secrets.token_hex(8)}"
-        response = await client.post(
-            "/api/v1/accounts",
-            headers={"Authorization": f"Bearer {oauth_client.app_token}"},
-            data={
-                "username": username,
-                "email": email,
-                "password": password,
-                "agreement": "1",
-                "locale": "en",
-            },
-        )
-        assert response.status_code == 200, response.text
-        token = response.json()["access_token"]
-        me = await client.get(
-            "/api/v1/accounts/verify_credentials", headers={"Authorization": f"Bearer {token}"}
-        )
-        user = User(me.json()["id"], username, email, password, token)
-        if locked:
-            update = await client.patch(
-                "/api/v1/accounts/update_credentials", headers=user.auth, data={"locked": "1"}
-            )
-            assert update.status_code == 200, update.text
-        return user
+        return await sign_up_user(client, oauth_client, stem, locked=locked)
 
     return factory

@@ -18,9 +18,19 @@ from tessera.core.errors import Forbidden, Unauthorized, Unprocessable
 from tessera.core.runtime import Runtime, SessionDep, runtime_of
 from tessera.core.security import hash_secret
 
-__all__ = ["Caller", "caller_with", "forget_token", "optional_caller", "user_with"]
+__all__ = [
+    "Caller",
+    "caller_for_token",
+    "caller_with",
+    "forget_token",
+    "optional_caller",
+    "user_with",
+]
 
 TOKEN_CACHE_SECONDS = 300
+CALLER_FIELD = "caller:2"
+"""The cache field of a resolved token; renamed whenever `Caller.dump` changes, so that
+entries written by an older process are never misread (they expire unread)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,17 +41,21 @@ class Caller:
     account_id: int | None
     scopes: frozenset[str]
     expires_at: float | None
+    token_id: int
+    """The token's row: what belongs to one token (a Web Push subscription) is keyed by it."""
 
     def allows(self, *any_of: str) -> bool:
         return any(satisfies(self.scopes, scope) for scope in any_of)
 
     def dump(self) -> bytes:
-        return orjson.dumps([self.app_id, self.account_id, sorted(self.scopes), self.expires_at])
+        return orjson.dumps(
+            [self.app_id, self.account_id, sorted(self.scopes), self.expires_at, self.token_id]
+        )
 
     @classmethod
     def load(cls, raw: bytes) -> Caller:
-        app_id, account_id, scopes, expires_at = orjson.loads(raw)
-        return cls(app_id, account_id, frozenset(scopes), expires_at)
+        app_id, account_id, scopes, expires_at, token_id = orjson.loads(raw)
+        return cls(app_id, account_id, frozenset(scopes), expires_at, token_id)
 
 
 def token_key(token_hash: str) -> str:
@@ -75,8 +89,23 @@ async def _load(runtime: Runtime, token_hash: str) -> Caller:
         row.account_id,
         frozenset(row.scopes.split()),
         row.expires_at.timestamp() if row.expires_at else None,
+        row.id,
     )
-    await runtime.cache.set(token_key(token_hash), "caller", caller.dump(), TOKEN_CACHE_SECONDS)
+    await runtime.cache.set(token_key(token_hash), CALLER_FIELD, caller.dump(), TOKEN_CACHE_SECONDS)
+    return caller
+
+
+async def caller_for_token(runtime: Runtime, token: str) -> Caller:
+    """The valid token's caller (from the cache, else the database); a 401 otherwise.
+
+    For callers that hold a token outside a request's headers, such as live streams,
+    which ask again now and then: revocation evicts the cache, so they notice it.
+    """
+    token_hash = hash_secret(token)
+    raw = await runtime.cache.get(token_key(token_hash), CALLER_FIELD)
+    caller = Caller.load(raw) if raw is not None else await _load(runtime, token_hash)
+    if caller.expires_at is not None and caller.expires_at <= utcnow().timestamp():
+        raise Unauthorized("The access token expired")
     return caller
 
 
@@ -87,11 +116,7 @@ async def _resolve(request: Request, runtime: Runtime) -> Caller | None:
     token = _bearer(request)
     if token is None:
         return None
-    token_hash = hash_secret(token)
-    raw = await runtime.cache.get(token_key(token_hash), "caller")
-    caller = Caller.load(raw) if raw is not None else await _load(runtime, token_hash)
-    if caller.expires_at is not None and caller.expires_at <= utcnow().timestamp():
-        raise Unauthorized("The access token expired")
+    caller = await caller_for_token(runtime, token)
     request.state.caller = caller
     return caller
 

@@ -18,10 +18,12 @@ from tessera.accounts import oauth, render, service
 from tessera.accounts.auth import Caller, caller_with, forget_token
 from tessera.accounts.models import Account, OAuthApp
 from tessera.accounts.scopes import KNOWN_SCOPES
+from tessera.core import vapid
+from tessera.core.config import Settings
 from tessera.core.errors import BadRequest
 from tessera.core.params import Params, StrList, parsed, read_params, validate
 from tessera.core.ratelimit import client_ip
-from tessera.core.runtime import Runtime, RuntimeDep, SessionDep, base_url
+from tessera.core.runtime import Runtime, RuntimeDep, SessionDep, SettingsDep, base_url
 from tessera.core.security import new_secret, sign, unsign
 
 router = APIRouter()
@@ -37,7 +39,7 @@ class AppForm(Params):
     website: str | None = None
 
 
-def _app_entity(app: OAuthApp) -> dict[str, Any]:
+def _app_entity(app: OAuthApp, settings: Settings) -> dict[str, Any]:
     uris = app.redirect_uris.split("\n")
     return {
         "id": str(app.id),
@@ -46,13 +48,13 @@ def _app_entity(app: OAuthApp) -> dict[str, Any]:
         "scopes": app.scopes.split(),
         "redirect_uris": uris,
         "redirect_uri": app.redirect_uris,
-        "vapid_key": "",
+        "vapid_key": vapid.public_key(settings),
     }
 
 
 @router.post("/api/v1/apps")
 async def create_app(
-    session: SessionDep, form: Annotated[AppForm, parsed(AppForm)]
+    session: SessionDep, settings: SettingsDep, form: Annotated[AppForm, parsed(AppForm)]
 ) -> dict[str, Any]:
     uris = [uri for raw in form.redirect_uris for uri in oauth.split_redirect_uris(raw)]
     app, secret = await oauth.create_app(
@@ -63,7 +65,7 @@ async def create_app(
         website=form.website,
     )
     return {
-        **_app_entity(app),
+        **_app_entity(app, settings),
         "client_id": app.client_id,
         "client_secret": secret,
         "client_secret_expires_at": 0,
@@ -73,10 +75,11 @@ async def create_app(
 @router.get("/api/v1/apps/verify_credentials")
 async def verify_app(
     session: SessionDep,
+    settings: SettingsDep,
     caller: Annotated[Caller, caller_with("read", "write", "profile", "follow", "push")],
 ) -> dict[str, Any]:
     app = await oauth.app_by_id(session, caller.app_id)
-    return _app_entity(app)
+    return _app_entity(app, settings)
 
 
 @router.get("/.well-known/oauth-authorization-server")

@@ -7,10 +7,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.accounts import passwords, render, repository, service
+from tessera.core.cache import read_through
+from tessera.core.db import cache_of, utcnow
 from tessera.core.runtime import Links
+
+ACCOUNT_CACHE_SECONDS = 600
+"""How long a rendered Account may stay cached; every change to the account evicts it."""
 
 
 async def count_accounts(session: AsyncSession) -> int:
@@ -33,9 +39,23 @@ async def account_exists(session: AsyncSession, account_id: int) -> bool:
 async def render_accounts(
     session: AsyncSession, account_ids: Iterable[int], urls: Links
 ) -> dict[int, dict[str, Any]]:
-    """Account entities by id, for the ids that exist."""
-    found = await repository.accounts_by_ids(session, account_ids)
-    return {account_id: render.account(row, urls) for account_id, row in found.items()}
+    """Account entities by id, for the ids that exist: from the cache in one round trip,
+    the misses in one query."""
+
+    async def load(missing: list[int]) -> dict[int, bytes]:
+        found = await repository.accounts_by_ids(session, missing)
+        return {i: orjson.dumps(render.account(row, urls)) for i, row in found.items()}
+
+    bodies = await read_through(
+        cache_of(session),
+        session,
+        list(account_ids),
+        repository.account_key,
+        f"account:{urls.base}",
+        ACCOUNT_CACHE_SECONDS,
+        load,
+    )
+    return {i: orjson.loads(body) for i, body in bodies.items()}
 
 
 async def ids_by_username(session: AsyncSession, usernames: Iterable[str]) -> dict[str, int]:
@@ -61,6 +81,17 @@ async def followed_ids(
     """The accounts the follower follows (approved follows); with `more_followers_than`,
     only those with more followers than that (the feed's celebrities)."""
     return await repository.followed_ids(session, follower_id, more_followers_than)
+
+
+async def follow_requested(session: AsyncSession, follower_id: int, target_id: int) -> bool:
+    """Whether the follower's request to follow the target is pending."""
+    return await repository.get_follow_request(session, follower_id, target_id) is not None
+
+
+async def live_token_ids(session: AsyncSession, token_ids: Iterable[int]) -> set[int]:
+    """Which of these access tokens still work (neither revoked nor expired): what is
+    tied to a token, such as a Web Push subscription, dies with it."""
+    return await repository.live_token_ids(session, token_ids, utcnow())
 
 
 async def followers_count(session: AsyncSession, account_id: int) -> int:

@@ -290,6 +290,9 @@ async def follow(
                 )
             )
             await repository.bump_counters(session, target.id, follow_requests_count=1)
+            emit(
+                session, "follow_request.created", {"follower_id": actor.id, "target_id": target.id}
+            )
         else:
             await _insert_follow(session, actor.id, target.id, reblogs=reblogs, notify=notify)
     else:
@@ -299,8 +302,16 @@ async def follow(
 
 
 async def _insert_follow(
-    session: AsyncSession, follower: int, target: int, *, reblogs: bool, notify: bool
+    session: AsyncSession,
+    follower: int,
+    target: int,
+    *,
+    reblogs: bool,
+    notify: bool,
+    approved: bool = False,
 ) -> None:
+    """`approved`: the target accepted a request (so `account.followed` says so, and no
+    one is notified of a follow the target has just allowed)."""
     session.add(
         Follow(
             id=new_id(follower),
@@ -312,7 +323,10 @@ async def _insert_follow(
     )
     await repository.bump_counters(session, follower, following_count=1)
     await repository.bump_counters(session, target, followers_count=1)
-    emit(session, "account.followed", {"follower_id": follower, "target_id": target})
+    payload: dict[str, object] = {"follower_id": follower, "target_id": target}
+    if approved:
+        payload["approved"] = True
+    emit(session, "account.followed", payload)
 
 
 async def _remove_follow(session: AsyncSession, follower: int, target: int) -> None:
@@ -330,6 +344,7 @@ async def _remove_request(session: AsyncSession, follower: int, target: int) -> 
         return False
     await repository.delete_row(session, request)
     await repository.bump_counters(session, target, follow_requests_count=-1)
+    emit(session, "follow_request.removed", {"follower_id": follower, "target_id": target})
     return True
 
 
@@ -361,7 +376,9 @@ async def answer_follow_request(
     reblogs, notify = request.show_reblogs, request.notify
     await _remove_request(session, requester_id, actor.id)
     if accept and await repository.get_follow(session, requester_id, actor.id) is None:
-        await _insert_follow(session, requester_id, actor.id, reblogs=reblogs, notify=notify)
+        await _insert_follow(
+            session, requester_id, actor.id, reblogs=reblogs, notify=notify, approved=True
+        )
     await session.flush()
     return await relationship(session, actor.id, requester_id)
 

@@ -12,8 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from tessera import __version__, accounts, feed, media, posts
-from tessera.api import files, instance
+from tessera import __version__, accounts, feed, interactions, media, notifications, posts
+from tessera.api import files, instance, streaming
 from tessera.core.config import Settings
 from tessera.core.errors import TesseraError
 from tessera.core.observability import RequestMiddleware, configure_logging, metrics_endpoint
@@ -29,11 +29,16 @@ def create_app(settings: Settings, *, worker: bool = True) -> FastAPI:
     configure_logging(settings.log_level)
     runtime = Runtime.open(settings)
     feed.subscribe_handlers(runtime)
+    interactions.subscribe_handlers(runtime)
+    notifications.subscribe_handlers(runtime)
+    posts.use_viewer_marks(interactions.viewer_marks)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        web_push = app.state.web_push = notifications.start_web_push(runtime)
         runtime.start(worker=worker)
         yield
+        await web_push.close()
         await runtime.close()
 
     app = FastAPI(
@@ -51,6 +56,10 @@ def create_app(settings: Settings, *, worker: bool = True) -> FastAPI:
     app.include_router(media.api_router)
     app.include_router(posts.api_router)
     app.include_router(feed.api_router)
+    app.include_router(interactions.api_router)
+    app.include_router(notifications.api_router)
+    app.include_router(notifications.push_router)
+    app.include_router(streaming.router)
     app.include_router(instance.router)
     app.include_router(files.router)
     _add_health(app, runtime)
@@ -72,10 +81,15 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     configure_logging(settings.log_level)
     runtime = Runtime.open(settings)
     feed.subscribe_handlers(runtime)
+    interactions.subscribe_handlers(runtime)
+    notifications.subscribe_handlers(runtime)
+    posts.use_viewer_marks(interactions.viewer_marks)
+    web_push = notifications.start_web_push(runtime)
     runtime.start(worker=True)
     try:
         await stop.wait()
     finally:
+        await web_push.close()
         await runtime.close()
 
 

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Request
 
 from tessera import __version__, accounts, posts
+from tessera.core import vapid
 from tessera.core.config import Settings
 from tessera.core.runtime import SessionDep, SettingsDep, base_url
 
@@ -104,7 +105,7 @@ async def instance_v2(request: Request, settings: SettingsDep) -> dict[str, Any]
         "languages": ["en"],
         "configuration": {
             "urls": {"streaming": _streaming(base), "status": None},
-            "vapid": {"public_key": ""},
+            "vapid": {"public_key": vapid.public_key(settings)},
             "accounts": {"max_featured_tags": 0, "max_pinned_statuses": 0},
             "statuses": _statuses(),
             "media_attachments": _media(settings),

@@ -34,6 +34,7 @@ from aio_pika.abc import (
     AbstractIncomingMessage,
     AbstractQueue,
     ExchangeType,
+    TimeoutType,
 )
 
 from tessera.core.outbox import Event, InProcessPublisher
@@ -90,6 +91,23 @@ async def declare_topology(
     return exchange, queues
 
 
+class _Connection(aio_pika.Connection):
+    """Closes itself when connecting fails. Otherwise the half-made connection is closed
+    by its finalizer, which outside the event loop (the garbage collector may run in any
+    thread) leaves a never-awaited coroutine behind."""
+
+    async def connect(self, timeout: TimeoutType = None) -> None:  # noqa: ASYNC109 (an override)
+        try:
+            await super().connect(timeout=timeout)
+        except BaseException:
+            await self.close()
+            raise
+
+
+async def _connect(url: str) -> AbstractConnection:
+    return await aio_pika.connect(url, timeout=TIMEOUT, connection_class=_Connection)
+
+
 def encode(event: Event) -> bytes:
     return json.dumps(
         {
@@ -131,7 +149,7 @@ class RabbitPublisher:
         async with self._lock:
             if self._exchange is not None:
                 return self._exchange
-            connection = await aio_pika.connect(self._url, timeout=TIMEOUT)
+            connection = await _connect(self._url)
             try:
                 channel = await connection.channel(publisher_confirms=True)
                 exchange, _ = await declare_topology(channel, self._exchange_name, self._groups())
@@ -222,7 +240,7 @@ class Consumer:
             await asyncio.sleep(RETRY_SECONDS)
 
     async def _consume(self) -> None:
-        connection = await aio_pika.connect(self._url, timeout=TIMEOUT)
+        connection = await _connect(self._url)
         async with connection:
             closed = asyncio.get_running_loop().create_future()
 

@@ -10,12 +10,20 @@ from before the commit for longer than the entry's TTL.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Protocol
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-__all__ = ["Cache", "MemoryCache", "RedisCache", "evict_after_commit", "stale_keys"]
+__all__ = [
+    "Cache",
+    "MemoryCache",
+    "RedisCache",
+    "evict_after_commit",
+    "read_through",
+    "stale_keys",
+]
 
 _EVICT = "tessera.evict"
 
@@ -24,6 +32,10 @@ class Cache(Protocol):
     async def get(self, key: str, field: str) -> bytes | None: ...
 
     async def set(self, key: str, field: str, value: bytes, ttl: int) -> None: ...
+
+    async def get_many(self, keys: Collection[str], field: str) -> list[bytes | None]: ...
+
+    async def set_many(self, values: Mapping[str, bytes], field: str, ttl: int) -> None: ...
 
     async def delete(self, *keys: str) -> None: ...
 
@@ -53,6 +65,13 @@ class MemoryCache:
             self._entries[key] = entry
         entry[1][field] = value
 
+    async def get_many(self, keys: Collection[str], field: str) -> list[bytes | None]:
+        return [await self.get(key, field) for key in keys]
+
+    async def set_many(self, values: Mapping[str, bytes], field: str, ttl: int) -> None:
+        for key, value in values.items():
+            await self.set(key, field, value, ttl)
+
     async def delete(self, *keys: str) -> None:
         for key in keys:
             self._entries.pop(key, None)
@@ -75,6 +94,20 @@ class RedisCache:
             pipe.expire(self._prefix + key, ttl, nx=True)
             await pipe.execute()
 
+    async def get_many(self, keys: Collection[str], field: str) -> list[bytes | None]:
+        """One round trip for a whole page of entries."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hget(self._prefix + key, field)
+            return list(await pipe.execute())
+
+    async def set_many(self, values: Mapping[str, bytes], field: str, ttl: int) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key, value in values.items():
+                pipe.hset(self._prefix + key, field, value)
+                pipe.expire(self._prefix + key, ttl, nx=True)
+            await pipe.execute()
+
     async def delete(self, *keys: str) -> None:
         if keys:
             await self._redis.delete(*(self._prefix + key for key in keys))
@@ -88,3 +121,32 @@ def evict_after_commit(session: AsyncSession, *keys: str) -> None:
 def stale_keys(session: AsyncSession) -> list[str]:
     """The keys marked so far (and forget them)."""
     return sorted(session.info.pop(_EVICT, ()))
+
+
+async def read_through(
+    cache: Cache | None,
+    session: AsyncSession,
+    ids: Collection[int],
+    key_of: Callable[[int], str],
+    field: str,
+    ttl: int,
+    load: Callable[[list[int]], Awaitable[dict[int, bytes]]],
+) -> dict[int, bytes]:
+    """Cached values for a batch of ids in one round trip; the misses come from `load`
+    in one call and are cached. Keys this transaction has made stale are neither read
+    nor written, so a request sees its own changes. Without a cache, all are loaded."""
+    if cache is None:
+        return await load(list(dict.fromkeys(ids)))
+    stale = session.info.get(_EVICT, set())
+    wanted = [i for i in dict.fromkeys(ids) if key_of(i) not in stale]
+    values = await cache.get_many([key_of(i) for i in wanted], field)
+    found = dict(zip(wanted, values, strict=True))
+    hits = {i: value for i, value in found.items() if value is not None}
+    missing = [i for i in dict.fromkeys(ids) if i not in hits]
+    if not missing:
+        return hits
+    loaded = await load(missing)
+    fresh = {key_of(i): value for i, value in loaded.items() if key_of(i) not in stale}
+    if fresh:
+        await cache.set_many(fresh, field, ttl)
+    return hits | loaded

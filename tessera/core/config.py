@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import secrets
 from functools import cached_property
 from pathlib import Path
@@ -11,6 +12,8 @@ from typing import Annotated, Literal
 from limits import parse_many
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from tessera.core.vapid import parse_private_key
 
 __all__ = ["ConfigError", "Settings", "load_settings"]
 
@@ -41,7 +44,8 @@ class Settings(BaseSettings):
     and by `tessera serve` (unless `--no-worker`); unset means in-process handlers."""
 
     broker_exchange: str = "tessera"
-    """Name of the topic exchange, and prefix of the queues (`<exchange>.feed`, `.dead`)."""
+    """Name of the topic exchange, and prefix of the queues (`<exchange>.feed`,
+    `.notifications`, `.dead`)."""
 
     broker_prefetch: int = Field(default=32, gt=0)
     """Messages a worker takes from the broker before acknowledging any."""
@@ -50,7 +54,8 @@ class Settings(BaseSettings):
     """The URL clients reach this server at; unset means the request's own base URL."""
 
     secret_key: str | None = None
-    """Signs CSRF tokens; generated and kept in the data dir when unset."""
+    """Signs CSRF tokens (and the Web Push key is derived from it); generated and kept in
+    the data dir when unset."""
 
     registrations_open: bool = True
     """Whether anyone may sign up through the API."""
@@ -114,6 +119,24 @@ class Settings(BaseSettings):
     feed_size: int = Field(default=800, gt=0)
     """Most post ids kept in one home feed; older ones drop off the end."""
 
+    streaming_heartbeat: float = Field(default=15.0, gt=0, le=120)
+    """Seconds between heartbeats on live streams (SSE comments); each one also checks
+    that the stream's token is still valid, so a revoked token ends its streams."""
+
+    vapid_private_key: str | None = None
+    """Signs Web Push requests (VAPID): a P-256 private key as the base64url of its 32 raw
+    bytes, as Mastodon's `VAPID_PRIVATE_KEY`; unset means one derived from the secret key.
+    Changing it invalidates every push subscription (browsers bind them to the key)."""
+
+    vapid_contact: str | None = None
+    """The VAPID `sub` claim, how push services reach the operator: `mailto:…` or
+    `https://…`; unset means `https://<host>` of an https public URL, else
+    `mailto:admin@localhost`."""
+
+    push_allow_http_loopback: bool = False
+    """Accept `http://` Web Push endpoints on loopback hosts (127.0.0.0/8, ::1,
+    `localhost`), for tests and local development; otherwise endpoints must be https."""
+
     log_level: str = "INFO"
     """Lowest level written to the JSON log."""
 
@@ -144,6 +167,20 @@ class Settings(BaseSettings):
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("must be an absolute http:// or https:// URL")
         return value.rstrip("/") if value else None
+
+    @field_validator("vapid_private_key")
+    @classmethod
+    def _vapid_key(cls, value: str | None) -> str | None:
+        if value:
+            parse_private_key(value)  # raises ValueError saying what it must be
+        return value or None
+
+    @field_validator("vapid_contact")
+    @classmethod
+    def _vapid_contact(cls, value: str | None) -> str | None:
+        if value and not re.fullmatch(r"mailto:[^@\s]+@[^@\s]+|https://[^/\s]+", value):
+            raise ValueError("must be mailto:<address> or https://<host>")
+        return value or None
 
     @field_validator("ratelimit_login", "ratelimit_signup", "ratelimit_api")
     @classmethod

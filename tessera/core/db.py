@@ -33,8 +33,10 @@ __all__ = [
     "IdPK",
     "UTCDateTime",
     "after_commit",
+    "cache_of",
     "create_engine",
     "evict_stale",
+    "iso",
     "mark_events_emitted",
     "migrate",
     "pending_migrations",
@@ -61,6 +63,11 @@ NAMING_CONVENTION = {
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    """RFC 3339 with milliseconds and `Z`, as Mastodon writes datetimes in the API."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -164,6 +171,12 @@ async def session_scope(
             except Exception:
                 # Committed is committed: the caller's answer stands, the leftover is logged.
                 log.exception("an after-commit action failed")
+
+
+def cache_of(session: AsyncSession) -> Cache | None:
+    """The hot cache of the runtime that made this session (None for a bare session)."""
+    cache: Cache | None = session.info.get(_CACHE)
+    return cache
 
 
 async def evict_stale(session: AsyncSession) -> None:

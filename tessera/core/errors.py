@@ -14,6 +14,7 @@ __all__ = [
     "RateLimited",
     "TesseraError",
     "Unauthorized",
+    "Unavailable",
     "Unprocessable",
     "ValidationFailed",
 ]
@@ -80,6 +81,12 @@ class PayloadTooLarge(TesseraError):
 
 class Unprocessable(TesseraError):
     status_code = 422
+
+
+class Unavailable(TesseraError):
+    """503: a backing service this answer needs does not answer; try again later."""
+
+    status_code = 503
 
 
 class ValidationFailed(TesseraError):

@@ -34,6 +34,7 @@ from tessera.core.ids import new_id
 __all__ = [
     "Event",
     "Handler",
+    "HandlerGroups",
     "InProcessPublisher",
     "OutboxEvent",
     "Publisher",
@@ -122,14 +123,15 @@ class Publisher(Protocol):
 
 class InProcessPublisher:
     """Runs this process's subscribed handlers, one after the other: those registered
-    with the module's `subscribe()`, then this publisher's own.
+    with the module's `subscribe()` (unless `process_wide` is false), then its own.
 
     A failing handler is logged and does not stop the others or the event: handlers
     own their retries (the broker will offer redelivery when it arrives).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, process_wide: bool = True) -> None:
         self._own: dict[str, list[Handler]] = {}
+        self._process_wide = process_wide
 
     def subscribe(self, topic: str, handler: Handler) -> None:
         """Call `handler` for the events this publisher publishes on `topic`.
@@ -141,10 +143,12 @@ class InProcessPublisher:
 
     def topics(self) -> set[str]:
         """Every topic with a handler here or process-wide (what a broker queue binds)."""
-        return {topic for topic, handlers in (*_handlers.items(), *self._own.items()) if handlers}
+        shared = _handlers.items() if self._process_wide else ()
+        return {topic for topic, handlers in (*shared, *self._own.items()) if handlers}
 
     def _for(self, topic: str) -> list[Handler]:
-        return [*_handlers.get(topic, ()), *self._own.get(topic, ())]
+        shared = _handlers.get(topic, ()) if self._process_wide else ()
+        return [*shared, *self._own.get(topic, ())]
 
     async def publish(self, event: Event) -> None:
         for handler in self._for(event.topic):
@@ -164,6 +168,23 @@ class InProcessPublisher:
                 failed = failed or exc
         if failed is not None:
             raise failed
+
+
+class HandlerGroups:
+    """The relay's publisher without a broker: each handler group's handlers in turn.
+
+    Groups exist for the broker, where each has a queue of its own, so that one group's
+    failing handler never makes another group's handlers see an event twice; in process,
+    a failing handler is logged and the others run anyway.
+    """
+
+    def __init__(self, groups: dict[str, InProcessPublisher]) -> None:
+        self.groups = groups
+        """Group name → its handlers; groups added later are published to as well."""
+
+    async def publish(self, event: Event) -> None:
+        for handlers in list(self.groups.values()):
+            await handlers.publish(event)
 
 
 class _Sessions(Protocol):

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.requests import HTTPConnection
 
 from tessera.core.broker import Consumer, RabbitPublisher
 from tessera.core.cache import Cache, MemoryCache, RedisCache
 from tessera.core.config import Settings
 from tessera.core.db import create_engine, session_scope, sessionmaker
-from tessera.core.outbox import InProcessPublisher, Relay
+from tessera.core.outbox import HandlerGroups, InProcessPublisher, Publisher, Relay
 from tessera.core.ratelimit import RateLimiter
 from tessera.core.storage import Storage, open_storage
+from tessera.core.streaming import Hub, MemoryHub, RedisHub
 
 __all__ = [
     "Links",
@@ -30,8 +32,8 @@ __all__ = [
     "runtime_of",
 ]
 
-WORKER_GROUP = "feed"
-"""The handler group of the runtime's handlers: its queue is `<exchange>.feed`."""
+DEFAULT_GROUP = "feed"
+"""The handler group of `Runtime.handlers`: its queue is `<exchange>.feed`."""
 SWEEP_SECONDS = 3.0
 """With a broker, how often the relay retries events the broker did not take."""
 
@@ -47,33 +49,35 @@ class Runtime:
     storage: Storage
     relay: Relay
     handlers: InProcessPublisher
-    """Where this runtime's event handlers subscribe (its relay, or with a broker its
-    consumer, delivers to it)."""
+    """Where the default group's event handlers subscribe (its relay, or with a broker
+    its consumer, delivers to it); other groups: `handler_group()`."""
+    streams: Hub
+    """Live events for streaming clients (in process, or Redis pub/sub when scaled)."""
     consumer: Consumer | None = None
-    """With `TESSERA_BROKER_URL`: the worker consuming this runtime's handlers' queue."""
+    """With `TESSERA_BROKER_URL`: the worker consuming the default group's queue."""
+    groups: dict[str, InProcessPublisher] = field(default_factory=dict)
+    consumers: dict[str, Consumer] = field(default_factory=dict)
 
     @classmethod
     def open(cls, settings: Settings) -> Runtime:
         engine = create_engine(settings)
         redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
         cache: Cache = RedisCache(redis, settings.redis_prefix) if redis else MemoryCache()
+        streams: Hub = RedisHub(redis, settings.redis_prefix) if redis else MemoryHub()
         handlers = InProcessPublisher()
-        consumer: Consumer | None = None
+        groups = {DEFAULT_GROUP: handlers}
         if settings.broker_url:
-            consumer = Consumer(
-                settings.broker_url,
-                settings.broker_exchange,
-                WORKER_GROUP,
-                handlers,
-                prefetch=settings.broker_prefetch,
-            )
-            groups = consumer.group_topics
-            relay = Relay(
-                engine, RabbitPublisher(settings.broker_url, settings.broker_exchange, groups)
+
+            def group_topics() -> dict[str, set[str]]:
+                return {name: group.topics() for name, group in groups.items()}
+
+            publisher: Publisher = RabbitPublisher(
+                settings.broker_url, settings.broker_exchange, group_topics
             )
         else:
-            relay = Relay(engine, handlers)
-        return cls(
+            publisher = HandlerGroups(groups)
+        relay = Relay(engine, publisher)
+        runtime = cls(
             settings=settings,
             engine=engine,
             sessions=sessionmaker(engine, cache, relay.wake),
@@ -83,21 +87,48 @@ class Runtime:
             storage=open_storage(settings),
             relay=relay,
             handlers=handlers,
-            consumer=consumer,
+            streams=streams,
+            groups=groups,
         )
+        runtime.consumer = runtime._consumer_for(DEFAULT_GROUP)
+        return runtime
+
+    def handler_group(self, name: str) -> InProcessPublisher:
+        """Where a service's event handlers subscribe when they are a group of their own:
+        with a broker, a queue `<exchange>.<name>` of its own, so that its failures never
+        redeliver another group's events. Call it before `start()`."""
+        if name not in self.groups:
+            self.groups[name] = InProcessPublisher(process_wide=False)
+            self._consumer_for(name)
+        return self.groups[name]
+
+    def _consumer_for(self, name: str) -> Consumer | None:
+        if not self.settings.broker_url:
+            return None
+        consumer = Consumer(
+            self.settings.broker_url,
+            self.settings.broker_exchange,
+            name,
+            self.groups[name],
+            prefetch=self.settings.broker_prefetch,
+        )
+        self.consumers[name] = consumer
+        return consumer
 
     def start(self, *, worker: bool = True) -> None:
         """Begin background work: publish events a previous process left behind; with a
-        broker, sweep the outbox periodically and (`worker`) consume the handlers' queue."""
+        broker, sweep the outbox periodically and (`worker`) consume every group's queue."""
         self.relay.wake()
-        if self.consumer is not None:
+        if self.consumers:
             self.relay.sweep(SWEEP_SECONDS)
             if worker:
-                self.consumer.start()
+                for consumer in self.consumers.values():
+                    consumer.start()
 
     async def close(self) -> None:
-        if self.consumer is not None:
-            await self.consumer.close()
+        await self.streams.close()
+        for consumer in self.consumers.values():
+            await consumer.close()
         await self.relay.close()
         await self.storage.close()
         if self.redis is not None:
@@ -122,7 +153,7 @@ class Runtime:
         return checks
 
 
-def runtime_of(request: Request) -> Runtime:
+def runtime_of(request: HTTPConnection) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -151,8 +182,11 @@ SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
 """The request's transaction: committed after the route returns, before the response."""
 
 
-def base_url(request: Request) -> str:
-    """The public URL of this server, for links in API answers.
+_HTTP_SCHEMES = {"ws": "http", "wss": "https"}
+
+
+def base_url(request: HTTPConnection) -> str:
+    """The public URL of this server, for links in API answers (WebSocket ones too).
 
     Without `TESSERA_PUBLIC_URL`, the scheme and Host header of the request (cheaper
     than Starlette's `request.base_url`, which builds a URL object on every call).
@@ -161,7 +195,8 @@ def base_url(request: Request) -> str:
     if public:
         return public
     host = request.headers.get("host") or "{}:{}".format(*request.scope["server"])
-    return f"{request.scope['scheme']}://{host}{request.scope.get('root_path', '')}"
+    scheme = _HTTP_SCHEMES.get(request.scope["scheme"], request.scope["scheme"])
+    return f"{scheme}://{host}{request.scope.get('root_path', '')}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,5 +210,5 @@ class Links:
         return self.storage.url(key, self.base)
 
 
-def links(request: Request) -> Links:
+def links(request: HTTPConnection) -> Links:
     return Links(base_url(request), runtime_of(request).storage)

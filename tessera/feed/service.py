@@ -9,13 +9,17 @@ current state (the follow graph, the post) and may run twice with the same outco
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera import accounts, posts
+from tessera.core.db import after_commit
 from tessera.core.pagination import Page
 from tessera.core.runtime import Runtime
+from tessera.core.streaming import Hub, user_channel
 from tessera.feed.stores import FeedStore, RedisFeedStore, SqlFeedStore
 
 __all__ = [
@@ -39,6 +43,17 @@ class Feeds:
     store: FeedStore
     threshold: int
     size: int
+    streams: Hub
+    """Live `update` and `delete` events for the readers' streaming clients."""
+
+
+def _announce(
+    session: AsyncSession, feeds: Feeds, readers: Sequence[int], event: str, post_id: int
+) -> None:
+    """Tell the readers' live streams once the feed writes have committed (the stream
+    renders the post for each reader, so visibility is checked there)."""
+    channels = [user_channel(reader) for reader in readers]
+    after_commit(session, partial(feeds.streams.publish, channels, event, str(post_id)))
 
 
 async def _is_celebrity(session: AsyncSession, feeds: Feeds, account_id: int) -> bool:
@@ -50,10 +65,13 @@ async def fan_out(session: AsyncSession, feeds: Feeds, post_id: int) -> None:
     facts = await posts.feed_facts(session, post_id)
     if facts is None or not facts.for_home:
         return
-    if await _is_celebrity(session, feeds, facts.author_id):
-        return
-    followers = await accounts.follower_ids(session, facts.author_id)
+    followers: list[int] = []
+    if not await _is_celebrity(session, feeds, facts.author_id):
+        followers = await accounts.follower_ids(session, facts.author_id)
+    if len(followers) > feeds.threshold:
+        followers = []  # became a celebrity between the two reads: merged at read time
     await feeds.store.add(session, followers, post_id, facts.author_id)
+    _announce(session, feeds, [facts.author_id, *followers], "update", post_id)
 
 
 async def backfill(session: AsyncSession, feeds: Feeds, follower_id: int, target_id: int) -> None:
@@ -79,6 +97,7 @@ async def remove_post(session: AsyncSession, feeds: Feeds, post_id: int, author_
     """A post was deleted: take it out of every feed holding it."""
     followers = await accounts.follower_ids(session, author_id)
     await feeds.store.remove_post(session, post_id, followers)
+    _announce(session, feeds, [author_id, *followers], "delete", post_id)
 
 
 async def rebuild(session: AsyncSession, feeds: Feeds, account_id: int) -> None:
@@ -121,4 +140,4 @@ def feeds_of(runtime: Runtime) -> Feeds:
         store = RedisFeedStore(runtime.redis, settings.redis_prefix, settings.feed_size)
     else:
         store = SqlFeedStore(settings.feed_size)
-    return Feeds(store, settings.fanout_threshold, settings.feed_size)
+    return Feeds(store, settings.fanout_threshold, settings.feed_size, runtime.streams)

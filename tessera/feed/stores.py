@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from typing import Protocol, TypeVar, cast
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera import posts
@@ -23,7 +24,7 @@ __all__ = ["BATCH", "FeedStore", "RedisFeedStore", "SqlFeedStore"]
 T = TypeVar("T")
 
 BATCH = 1000
-"""Feeds written per statement or Redis pipeline."""
+"""Rows written per SQL statement."""
 
 
 def batched(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -106,6 +107,28 @@ class SqlFeedStore:
         await repository.remove_post(session, post_id)
 
 
+SCRIPT_KEYS = 1000
+"""Feeds one Lua script call writes: enough to make the call's cost vanish, few enough
+that Redis (one thread) stalls other clients for only a millisecond or two per call."""
+SCRIPT_CALLS = 10
+"""Script calls sent per Redis pipeline."""
+
+_ADD = """
+-- KEYS: feeds. ARGV[1]: the post id (member and score). ARGV[2]: -(cap + 1).
+for _, key in ipairs(KEYS) do
+  redis.call('ZADD', key, ARGV[1], ARGV[1])
+  redis.call('ZREMRANGEBYRANK', key, 0, ARGV[2])
+end
+return #KEYS
+"""
+_REMOVE = """
+-- KEYS: feeds. ARGV[1]: the post id.
+for _, key in ipairs(KEYS) do
+  redis.call('ZREM', key, ARGV[1])
+end
+return #KEYS
+"""
+
 SLACK = 16
 """Extra members read past a page: scores are doubles, so ids closer than a double's
 precision (about 16 at today's ids) may share a score; exact bounds are applied after."""
@@ -119,6 +142,8 @@ class RedisFeedStore:
         self.redis = redis
         self.prefix = prefix + "feed:"
         self.size = size
+        self._add = redis.register_script(_ADD)
+        self._remove = redis.register_script(_REMOVE)
 
     def key(self, account_id: int) -> str:
         return f"{self.prefix}{account_id}"
@@ -129,11 +154,21 @@ class RedisFeedStore:
     async def add(
         self, session: AsyncSession, account_ids: Sequence[int], post_id: int, author_id: int
     ) -> None:
-        for chunk in batched(account_ids, BATCH):
+        # Every follower's set gets the post, built or not (as before): a rebuild then only
+        # adds to it, so a rebuild racing this fan-out cannot lose the post.
+        await self._each_feed(self._add, account_ids, [post_id, -(self.size + 1)])
+
+    async def _each_feed(
+        self, script: AsyncScript, account_ids: Sequence[int], args: list[int]
+    ) -> None:
+        """Run a per-feed script over many feeds: `SCRIPT_KEYS` feeds per call,
+        `SCRIPT_CALLS` calls per pipeline (one round trip)."""
+        # Not Redis Cluster safe: one call's keys span many users, hence many hash slots.
+        # In cluster mode the batches would be grouped per slot instead.
+        for calls in batched(account_ids, SCRIPT_KEYS * SCRIPT_CALLS):
             async with self.redis.pipeline(transaction=False) as pipe:
-                for account_id in chunk:
-                    pipe.zadd(self.key(account_id), {str(post_id): post_id})
-                    pipe.zremrangebyrank(self.key(account_id), 0, -(self.size + 1))
+                for chunk in batched(calls, SCRIPT_KEYS):
+                    await script([self.key(a) for a in chunk], args, client=pipe)
                 await pipe.execute()
 
     async def add_entries(
@@ -196,8 +231,4 @@ class RedisFeedStore:
     async def remove_post(
         self, session: AsyncSession, post_id: int, account_ids: Sequence[int]
     ) -> None:
-        for chunk in batched(account_ids, BATCH):
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for account_id in chunk:
-                    pipe.zrem(self.key(account_id), str(post_id))
-                await pipe.execute()
+        await self._each_feed(self._remove, account_ids, [post_id])

@@ -5,7 +5,10 @@ from alembic import context
 import tessera.accounts.models
 import tessera.core.outbox
 import tessera.feed.models
+import tessera.interactions.models
 import tessera.media.models
+import tessera.notifications.models
+import tessera.notifications.push_models
 import tessera.posts.models  # noqa: F401  (every service registers its tables here)
 from tessera.core.db import Base
 

@@ -1,4 +1,5 @@
-"""Routes of the posts service: publish, read and delete statuses; the profile grid."""
+"""Routes of the posts service: publish, read and delete statuses, their threads of
+comments; the profile grid."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from tessera.core.pagination import PageParams, link_header
 from tessera.core.params import Params, parse_id, parsed
 from tessera.core.runtime import RuntimeDep, SessionDep, links
 from tessera.posts import render, service
+from tessera.posts.models import Post
 
 router = APIRouter()
 
@@ -107,6 +109,28 @@ async def get_status(
     return body
 
 
+@router.get("/api/v1/statuses/{status_id}/context")
+async def status_context(
+    request: Request,
+    session: SessionDep,
+    status_id: str,
+    caller: Caller | None = optional_caller,
+) -> dict[str, list[dict[str, Any]]]:
+    """The comments above and below a post, rendered in one batch."""
+    viewer = _viewer(caller)
+    post = await service.visible_post(session, viewer, parse_id(status_id))
+    thread = await service.thread(session, viewer, post)
+    bodies = await render.statuses(
+        session, [*thread.ancestors, *thread.descendants], links(request), viewer
+    )
+    by_id = {body["id"]: body for body in bodies}
+
+    def part(posts: list[Post]) -> list[dict[str, Any]]:
+        return [by_id[str(post.id)] for post in posts if str(post.id) in by_id]
+
+    return {"ancestors": part(thread.ancestors), "descendants": part(thread.descendants)}
+
+
 class DeleteForm(Params):
     delete_media: bool = True
     """Accepted for Mastodon.py; a post's photos always go with it."""
@@ -122,7 +146,7 @@ async def delete_status(
     form: Annotated[DeleteForm, parsed(DeleteForm)],
 ) -> dict[str, Any]:
     account_id = _user(caller)
-    post = await service.own_post(session, account_id, parse_id(status_id))
+    post = await service.deletable_post(session, account_id, parse_id(status_id))
     [body] = await render.statuses(session, [post], links(request), account_id, with_source=True)
     await service.delete_post(session, runtime.storage, post)
     return body

@@ -30,11 +30,15 @@ class Post(IdPK, Base):
     (`in_reply_to_id` set, no media). Counters change in the database, so they are exact."""
 
     __tablename__ = "posts"
-    __table_args__ = (Index("ix_posts_account_id_id", "account_id", "id"),)
+    __table_args__ = (
+        Index("ix_posts_account_id_id", "account_id", "id"),
+        Index("ix_posts_in_reply_to_id_id", "in_reply_to_id", "id"),
+    )
 
     account_id: Mapped[int] = mapped_column(BigInteger)
-    in_reply_to_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
-    """No foreign key: a comment outlives the post it answered, as on Mastodon."""
+    in_reply_to_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    """No foreign key: a comment outlives the post it answered, as on Mastodon. The
+    index reads a thread's oldest replies first without sorting them all."""
     in_reply_to_account_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     visibility: Mapped[str] = mapped_column(String(16))
     """public, unlisted or private (followers only)."""

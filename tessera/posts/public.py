@@ -12,18 +12,26 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tessera.core.pagination import Page
 from tessera.core.runtime import Links
 from tessera.posts import render, repository, service, text
-from tessera.posts.service import FeedFacts
+from tessera.posts.marks import Marks, ViewerMarks, use_viewer_marks
+from tessera.posts.service import FeedFacts, NotificationFacts
 
 __all__ = [
     "BulkPost",
     "FeedFacts",
+    "Marks",
+    "NotificationFacts",
+    "ViewerMarks",
+    "add_favourites",
     "authors_of",
     "bulk_insert_posts",
     "count_posts",
     "feed_facts",
     "home_posts_of",
+    "notification_facts",
     "public_post_ids",
     "render_statuses",
+    "use_viewer_marks",
+    "visible_post_author",
 ]
 
 
@@ -41,10 +49,28 @@ async def render_statuses(
     return await render.timeline(session, posts, urls, viewer_id)
 
 
+async def visible_post_author(session: AsyncSession, viewer_id: int | None, post_id: int) -> int:
+    """The author of the post, if the viewer may see it; otherwise a 404 (NotFound)."""
+    return (await service.visible_post(session, viewer_id, post_id)).account_id
+
+
+async def add_favourites(session: AsyncSession, post_id: int, delta: int) -> bool:
+    """Add `delta` to the post's `favourites_count` in the caller's transaction (the
+    interactions service asks, once per like row actually written or deleted); False
+    when the post is gone, in which case the caller must give up its change."""
+    return await service.add_favourites(session, post_id, delta)
+
+
 async def feed_facts(session: AsyncSession, post_id: int) -> FeedFacts | None:
     """The author and visibility of a post, and whether it belongs in home timelines
     (None once it is deleted)."""
     return await service.feed_facts(session, post_id)
+
+
+async def notification_facts(session: AsyncSession, post_id: int) -> NotificationFacts | None:
+    """Who a new post or comment notifies (the readers it mentions or answers, never its
+    author); None once it is deleted."""
+    return await service.notification_facts(session, post_id)
 
 
 async def home_posts_of(

@@ -6,8 +6,11 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, insert, or_, select, update
+from sqlalchemy import Table, delete, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from tessera.core.pagination import Page, newest_first, within
 from tessera.posts.models import IdempotencyKey, Post, PostMention, PostTag
@@ -54,13 +57,36 @@ async def mentions_of(session: AsyncSession, post_ids: Collection[int]) -> dict[
     return out
 
 
-async def bump_replies(session: AsyncSession, post_id: int, delta: int) -> None:
-    await session.execute(
+async def bump_replies(session: AsyncSession, post_id: int, delta: int) -> bool:
+    return await _bump(session, post_id, Post.replies_count, delta)
+
+
+async def bump_favourites(session: AsyncSession, post_id: int, delta: int) -> bool:
+    return await _bump(session, post_id, Post.favourites_count, delta)
+
+
+async def _bump(
+    session: AsyncSession, post_id: int, counter: InstrumentedAttribute[int], delta: int
+) -> bool:
+    """Add `delta` to a counter in the database (exact under concurrency: the row is
+    locked until the transaction ends); False when the post is gone.
+
+    The new value is also set on the post this session may hold, so that rendering it
+    later in the transaction shows the count just written.
+    """
+    count = await session.scalar(
         update(Post)
         .where(Post.id == post_id)
-        .values(replies_count=Post.replies_count + delta)
+        .values({counter: counter + delta})
+        .returning(counter)
         .execution_options(synchronize_session=False)
     )
+    if count is None:
+        return False
+    held = session.identity_map.get(identity_key(Post, post_id))
+    if held is not None:
+        set_committed_value(held, counter.key, count)
+    return True
 
 
 async def delete_post(session: AsyncSession, post_id: int) -> None:
@@ -106,6 +132,32 @@ async def account_posts(
         )
     rows = (await session.scalars(within(statement, Post.id, page))).all()
     return newest_first(rows, page)
+
+
+async def ancestors(session: AsyncSession, post_id: int, limit: int) -> list[Post]:
+    """The post and up to `limit - 1` posts above it, root first: one recursive query."""
+    up = (
+        select(Post.id, Post.in_reply_to_id, literal(1).label("depth"))
+        .where(Post.id == post_id)
+        .cte("up", recursive=True)
+    )
+    up = up.union_all(
+        select(Post.id, Post.in_reply_to_id, up.c.depth + 1)
+        .join(up, Post.id == up.c.in_reply_to_id)
+        .where(up.c.depth < limit)
+    )
+    rows = await session.scalars(
+        select(Post).join(up, Post.id == up.c.id).order_by(up.c.depth.desc())
+    )
+    return list(rows)
+
+
+async def replies_to(session: AsyncSession, post_ids: Collection[int], limit: int) -> list[Post]:
+    """The oldest `limit` direct replies to any of these posts, oldest first."""
+    if not post_ids:
+        return []
+    statement = select(Post).where(Post.in_reply_to_id.in_(post_ids)).order_by(Post.id).limit(limit)
+    return list(await session.scalars(statement))
 
 
 async def posts_by_ids(session: AsyncSession, post_ids: Collection[int]) -> dict[int, Post]:

@@ -32,15 +32,21 @@ __all__ = [
     "VISIBILITIES",
     "Draft",
     "FeedFacts",
+    "NotificationFacts",
+    "Thread",
     "account_posts",
+    "add_favourites",
     "audience",
     "authors_of",
     "create_post",
+    "deletable_post",
     "delete_post",
     "feed_facts",
     "home_posts_of",
+    "notification_facts",
     "posts_in_order",
     "public_post_ids",
+    "thread",
     "visible_post",
     "visible_posts",
 ]
@@ -51,6 +57,9 @@ VISIBILITIES = ("public", "unlisted", "private")
 EVERYONE = frozenset({"public", "unlisted"})
 """What anyone may read of an unlocked account (unlisted only stays off public lists)."""
 IDEMPOTENCY_WINDOW = timedelta(hours=1)
+ANCESTORS_MAX = 40
+ROOT_SEARCH_MAX = 200
+"""How far up a comment's thread deletion looks for the post it belongs to."""
 
 FieldErrors = dict[str, list[tuple[str, str]]]
 
@@ -123,6 +132,85 @@ async def account_posts(
     )
 
 
+# -- threads (comments) ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """How much of a thread `GET /api/v1/statuses/:id/context` shows (Mastodon shows
+    anonymous readers 60 descendants, 20 levels deep)."""
+
+    descendants: int
+    depth: int
+
+
+ANONYMOUS_BOUNDS = Bounds(descendants=60, depth=20)
+USER_BOUNDS = Bounds(descendants=400, depth=40)
+
+
+@dataclass(frozen=True, slots=True)
+class Thread:
+    ancestors: list[Post]
+    """Root first, up to the post's parent."""
+    descendants: list[Post]
+    """In thread order: each reply right after its parent, siblings oldest first."""
+
+
+async def thread(session: AsyncSession, viewer_id: int | None, post: Post) -> Thread:
+    """What is above and below a post the viewer may see, leaving out the posts they may
+    not. The cost is bounded whatever the size of the thread: one query up, one per
+    level down (each reading at most what is still to show), one visibility check."""
+    bounds = ANONYMOUS_BOUNDS if viewer_id is None else USER_BOUNDS
+    above = (
+        await repository.ancestors(session, post.in_reply_to_id, ANCESTORS_MAX)
+        if post.in_reply_to_id is not None
+        else []
+    )
+    below = await _descendants(session, post.id, bounds)
+    shown = {p.id for p in await visible_posts(session, viewer_id, [*above, *below])}
+    return Thread([p for p in above if p.id in shown], [p for p in below if p.id in shown])
+
+
+async def _descendants(session: AsyncSession, post_id: int, bounds: Bounds) -> list[Post]:
+    """Read level by level, the oldest replies first, until the bounds; then order the
+    tree depth-first, as Mastodon does."""
+    children: dict[int, list[Post]] = {}
+    frontier, read = [post_id], 0
+    for _ in range(bounds.depth):
+        if not frontier or read >= bounds.descendants:
+            break
+        level = await repository.replies_to(session, frontier, bounds.descendants - read)
+        for reply in level:
+            if reply.in_reply_to_id is not None:  # always, for a reply
+                children.setdefault(reply.in_reply_to_id, []).append(reply)
+        read += len(level)
+        frontier = [reply.id for reply in level]
+    ordered: list[Post] = []
+    stack = children.get(post_id, [])[::-1]
+    while stack:
+        reply = stack.pop()
+        ordered.append(reply)
+        stack.extend(children.get(reply.id, [])[::-1])
+    return ordered
+
+
+async def deletable_post(session: AsyncSession, account_id: int, post_id: int) -> Post:
+    """The post if the account may delete it: its author may, and so may the author of
+    the post a comment's thread hangs from (they moderate the comments under their
+    photo). Anyone else gets a 404, as Mastodon answers for others' statuses."""
+    post = await repository.get(session, post_id)
+    if post is None:
+        raise NotFound()
+    if post.account_id == account_id:
+        return post
+    if post.in_reply_to_id is not None:
+        above = await repository.ancestors(session, post.in_reply_to_id, ROOT_SEARCH_MAX)
+        root = above[0] if above else None
+        if root is not None and root.in_reply_to_id is None and root.account_id == account_id:
+            return post
+    raise NotFound()
+
+
 # -- timelines ----------------------------------------------------------------------------
 
 
@@ -148,6 +236,32 @@ async def feed_facts(session: AsyncSession, post_id: int) -> FeedFacts | None:
     if post is None:
         return None
     return FeedFacts(post.account_id, post.visibility, post.in_reply_to_id is None)
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationFacts:
+    """Who a new post or comment notifies (`mention`): the accounts it names and, for a
+    comment, the author of the post it answers, among those who may read it, never its
+    own author."""
+
+    author_id: int
+    recipient_ids: tuple[int, ...]
+
+
+async def notification_facts(session: AsyncSession, post_id: int) -> NotificationFacts | None:
+    post = await repository.get(session, post_id)
+    if post is None:
+        return None
+    named = set((await repository.mentions_of(session, [post.id])).get(post.id, []))
+    if post.in_reply_to_account_id is not None:
+        named.add(post.in_reply_to_account_id)
+    named.discard(post.account_id)
+    readers = []
+    for reader in sorted(named):  # at most MENTIONS_MAX + 1, each through the chokepoint
+        allowed = await audience(session, reader, [post.account_id])
+        if post.visibility in allowed[post.account_id]:
+            readers.append(reader)
+    return NotificationFacts(post.account_id, tuple(readers))
 
 
 async def home_posts_of(
@@ -322,20 +436,17 @@ async def create_post(
     await repository.add_details(
         session, post.id, text.hashtags(draft.status), sorted(set(mentioned.values()))
     )
-    if parent is not None:
-        await repository.bump_replies(session, parent.id, 1)
+    if parent is not None and not await repository.bump_replies(session, parent.id, 1):
+        raise NotFound()  # deleted since it was read: the comment goes too
     await accounts.record_post(session, account_id, 1, now)
     emit(session, "post.created", _event(post))
     await session.flush()
     return post
 
 
-async def own_post(session: AsyncSession, account_id: int, post_id: int) -> Post:
-    """The caller's own post; anyone else's is a 404 (as Mastodon answers)."""
-    post = await repository.get(session, post_id)
-    if post is None or post.account_id != account_id:
-        raise NotFound()
-    return post
+async def add_favourites(session: AsyncSession, post_id: int, delta: int) -> bool:
+    """Add `delta` to the post's exact `favourites_count`; False when the post is gone."""
+    return await repository.bump_favourites(session, post_id, delta)
 
 
 async def delete_post(session: AsyncSession, storage: Storage, post: Post) -> None:

@@ -8,10 +8,6 @@ required; elsewhere these tests are skipped, loudly, when it is unreachable.
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
-import socket
-from collections.abc import AsyncIterator
 
 import aio_pika
 import httpx
@@ -22,57 +18,13 @@ from tessera.core.broker import DELIVERY_LIMIT, Consumer, RabbitPublisher, decod
 from tessera.core.config import ConfigError, load_settings
 from tessera.core.outbox import Event, InProcessPublisher, OutboxEvent, Relay
 from tests.accounts.helpers import db, runtime_of
+from tests.broker import RABBIT_URL, Names
 from tests.conftest import AppFactory, MakeUser
 from tests.posts.helpers import publish
 
-RABBIT_URL = os.environ.get("TESSERA_TEST_BROKER", "amqp://guest:guest@127.0.0.1:5672/")
 CLOSED_URL = "amqp://guest:guest@127.0.0.1:1/"
 """Nothing listens on port 1: a broker that is down."""
 DEADLINE = 30.0
-
-
-def _reachable(host: str = "127.0.0.1", port: int = 5672) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=2):
-            return True
-    except OSError:
-        return False
-
-
-class Names:
-    """Exchange names unique to this session; `cleanup()` deletes what they declared."""
-
-    def __init__(self) -> None:
-        self.prefix = f"tessera-test-{secrets.token_hex(4)}"
-        self.exchanges: list[str] = []
-
-    def exchange(self, stem: str) -> str:
-        name = f"{self.prefix}-{stem}"
-        self.exchanges.append(name)
-        return name
-
-    async def cleanup(self) -> None:
-        connection = await aio_pika.connect(RABBIT_URL)
-        async with connection:
-            channel = await connection.channel()
-            for name in self.exchanges:
-                for queue in (f"{name}.feed", f"{name}.dead"):
-                    await channel.queue_delete(queue)
-                for exchange in (name, f"{name}.dead"):
-                    await channel.exchange_delete(exchange)
-
-
-@pytest.fixture(scope="session")
-async def broker() -> AsyncIterator[Names]:
-    if not _reachable():
-        message = "RabbitMQ not reachable on 127.0.0.1:5672"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message + " (required because CI=true)")
-        print(f"\n{'!' * 78}\n!! SKIPPING THE BROKER TESTS: {message}\n{'!' * 78}\n")
-        pytest.skip(message)
-    names = Names()
-    yield names
-    await names.cleanup()
 
 
 def test_the_broker_url_must_be_amqp() -> None:
@@ -118,7 +70,9 @@ async def test_post_created_reaches_a_handler_once_through_rabbitmq(
         assert event.payload["post_id"] == second
         assert got.empty()
     finally:
-        await runtime.consumer.close()
+        for consumer in runtime.consumers.values():
+            await consumer.close()
+        await runtime.relay.close()  # its sweep would publish later tests' events
 
 
 async def test_writes_succeed_while_the_broker_is_down_and_go_out_later(
@@ -134,7 +88,8 @@ async def test_writes_succeed_while_the_broker_is_down_and_go_out_later(
     await runtime.relay.idle()
     row = await _post_event(client, post_id)
     assert row.published_at is None  # not confirmed: it waits in the outbox
-    await runtime.consumer.close()
+    for consumer in runtime.consumers.values():
+        await consumer.close()
     await runtime.relay.close()  # so that its sweep holds no rows while ours drains
 
     got: asyncio.Queue[Event] = asyncio.Queue()
@@ -198,4 +153,6 @@ async def test_a_failing_handler_dead_letters_the_event_after_the_limit(
         assert attempts == [row.id] * DELIVERY_LIMIT
     finally:
         await connection.close()
-        await runtime.consumer.close()
+        for consumer in runtime.consumers.values():
+            await consumer.close()
+        await runtime.relay.close()  # its sweep would publish later tests' events

@@ -5,79 +5,30 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import struct
-import subprocess
-import sys
-import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-import requests
 from mastodon import Mastodon
 
 from tests.conftest import Backend
+from tests.processes import serve, stop
 
 SCOPES = ["read", "write", "follow", "push"]
 OOB = "urn:ietf:wg:oauth:2.0:oob"
-START_DEADLINE = 60.0
-"""Seconds `tessera serve` may take to answer /health/ready (SQLite migrates first)."""
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    """Poll /health/ready until it answers 200; fail with the server log otherwise."""
-    deadline = time.monotonic() + START_DEADLINE
-    last_error = "no answer yet"
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"tessera serve exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            response = requests.get(f"{url}/health/ready", timeout=2)
-            if response.status_code == 200:
-                return
-            last_error = f"{response.status_code} {response.text}"
-        except requests.ConnectionError as exc:
-            last_error = repr(exc)
-        time.sleep(0.05)  # a poll interval, not a wait for readiness
-    pytest.fail(
-        f"tessera serve not ready after {START_DEADLINE}s ({last_error}):\n{log.read_text()}"
-    )
 
 
 @pytest.fixture(scope="module")
 def server(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The base URL of a `tessera serve` process on a free port, stopped after the module."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
     log = tmp_path_factory.mktemp("e2e") / "server.log"
-    command = [sys.executable, "-m", "tessera", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            command,
-            env={**os.environ, **backend.env},
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
+    url, process = serve({**os.environ, **backend.env}, log)
     try:
-        _wait_ready(url, process, log)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
     errors = [line for line in log.read_text().splitlines() if '"level": "error"' in line]
     assert not errors, "the server logged errors:\n" + "\n".join(errors)
 

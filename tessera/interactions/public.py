@@ -1,0 +1,9 @@
+"""What the app factory wires in: the event handlers and the viewer's marks for Status
+rendering (handed to the posts service, which cannot import this one)."""
+
+from __future__ import annotations
+
+from tessera.interactions.handlers import subscribe_handlers
+from tessera.interactions.service import viewer_marks
+
+__all__ = ["subscribe_handlers", "viewer_marks"]
