@@ -5,7 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-fast test-embedded test-scaled check bench lock clean
+.PHONY: help run test test-fast test-embedded test-scaled check bench lock clean system-packages demo
+
+# Debian packages the tests drive as real programs (a browser, a load balancer). Installed
+# by the test command itself, only when one is missing.
+SYSTEM_PACKAGES := chromium nginx
+SYSTEM_PROGRAMS := /usr/bin/chromium /usr/sbin/nginx
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -19,6 +24,9 @@ $(STAMP): pyproject.toml constraints.txt
 
 run: $(STAMP) ## start Tessera at http://127.0.0.1:8000 (SQLite + local files)
 	$(BIN)/tessera serve
+
+demo: $(STAMP) ## fill the instance with demo people, photos, likes and comments; prints log-ins
+	$(BIN)/tessera demo
 
 check: $(STAMP) ## ruff, mypy and the import-linter boundaries
 	$(BIN)/ruff check tessera tests bench
@@ -35,7 +43,13 @@ test-scaled: $(STAMP) ## the suite on PostgreSQL + Redis (required when CI=true)
 test-fast: $(STAMP) ## the embedded suite without the end-to-end tests
 	TESSERA_TEST_BACKEND=embedded $(BIN)/pytest -m "not e2e"
 
-test: check test-embedded test-scaled ## everything CI runs
+system-packages: ## apt-get install what the tests need ($(SYSTEM_PACKAGES)), if missing
+	@for program in $(SYSTEM_PROGRAMS); do test -x $$program || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); \
+	fi
+
+test: check system-packages test-embedded test-scaled ## everything CI runs
 
 bench: $(STAMP) ## req/s against a ceiling, the photo pipeline, home timeline and fan-out on seeded data
 	$(BIN)/python bench/run.py

@@ -61,6 +61,7 @@ from tessera.core.config import Settings, load_settings
 from tessera.core.db import session_scope
 from tessera.core.ids import new_id
 from tessera.core.runtime import Runtime
+from tessera.feed.stores import feed_key
 
 __all__ = ["feed_bench", "feed_options"]
 
@@ -73,12 +74,11 @@ INSERT_BATCH = 5000
 FANOUT_TIMEOUT = 120.0
 PASSWORD = "fan-out-bench-password"  # noqa: S105 - throwaway accounts of a bench
 MISSING = """
--- ARGV: a key prefix, a post id, feed owners' ids joined by commas (one argument, so
--- that a check of 100k feeds costs the client almost nothing). The ids whose feed lacks
--- the post.
+-- ARGV: a post id, feed keys joined by commas (one argument, so that a check of 100k
+-- feeds costs the client almost nothing). The keys of the feeds that lack the post.
 local missing = {}
-for id in string.gmatch(ARGV[3], '[^,]+') do
-  if not redis.call('ZSCORE', ARGV[1] .. id, ARGV[2]) then missing[#missing + 1] = id end
+for key in string.gmatch(ARGV[2], '[^,]+') do
+  if not redis.call('ZSCORE', key, ARGV[1]) then missing[#missing + 1] = key end
 end
 return missing
 """
@@ -289,10 +289,12 @@ def photo() -> bytes:
 def missing_feeds(redis: Redis, prefix: str, owners: list[int], post_id: str) -> list[int]:
     """The owners whose feed lacks the post, checked by a script per 10k feeds."""
     script = redis.register_script(MISSING)
+    owner_of = {feed_key(prefix, owner): owner for owner in owners}
+    keys = list(owner_of)
     missing: list[int] = []
-    for start in range(0, len(owners), 10_000):
-        joined = ",".join(map(str, owners[start : start + 10_000]))
-        missing += map(int, script(args=[prefix, post_id, joined]))  # type: ignore[arg-type]
+    for start in range(0, len(keys), 10_000):
+        found = script(args=[post_id, ",".join(keys[start : start + 10_000])])
+        missing += (owner_of[key.decode()] for key in found)
     return missing
 
 
@@ -371,7 +373,7 @@ def fanout_rows(args: argparse.Namespace, env: dict[str, str], workdir: Path) ->
             runs: list[Delivery] = []
             pipes: list[float] = []
             for run in range(args.fanout_runs):
-                post_id, delivery = deliver(client, auth, redis, f"{prefix}feed:", fans[:size])
+                post_id, delivery = deliver(client, auth, redis, prefix, fans[:size])
                 runs.append(delivery)
                 pipe_keys = [f"{prefix}pipe{run}:feed:{fan}" for fan in fans[:size]]
                 pipes.append(pipe_seconds(args.redis, pipe_keys, post_id, cap))

@@ -1,5 +1,5 @@
-"""What every benchmark here shares: servers on free ports, `wrk` runs, the ceiling app,
-fresh PostgreSQL databases and Redis prefixes."""
+"""What every benchmark here shares: servers (and `tessera cluster`) on free ports, `wrk`
+runs, the ceiling app, fresh PostgreSQL databases, Redis prefixes and broker exchanges."""
 
 from __future__ import annotations
 
@@ -19,9 +19,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import aio_pika
 import asyncpg
 import httpx
 from redis import Redis
+
+from tessera import notifications
+from tessera.core.runtime import DEFAULT_GROUP
 
 ROOT = Path(__file__).resolve().parent.parent
 GENEROUS = "100000000 per minute"
@@ -69,9 +73,19 @@ def free_port() -> int:
         return port
 
 
+def _answers_ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health/ready", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
 @contextmanager
-def process(name: str, args: list[str], env: dict[str, str], workdir: Path) -> Iterator[str]:
-    """Run a server on a free port until /health/ready answers; yield its base URL."""
+def process(
+    name: str, args: list[str], env: dict[str, str], workdir: Path, ready_line: str | None = None
+) -> Iterator[str]:
+    """Run a server on a free port until /health/ready answers (or, given `ready_line`,
+    until it printed that); yield its base URL."""
     port = free_port()
     log = workdir / f"{name}.log"
     with log.open("wb") as output:
@@ -84,11 +98,8 @@ def process(name: str, args: list[str], env: dict[str, str], workdir: Path) -> I
         while True:
             if proc.poll() is not None or time.monotonic() > deadline:
                 sys.exit(f"bench: {name} did not start:\n{log.read_text()[-4000:]}")
-            try:
-                if httpx.get(f"{url}/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
+            if ready_line in log.read_text() if ready_line else _answers_ready(url):
+                break
             time.sleep(0.05)  # poll interval
         yield url
     except BaseException:
@@ -247,6 +258,66 @@ def scaled_env(args: argparse.Namespace) -> Iterator[dict[str, str]]:
             redis.delete(*keys[start : start + 10_000])
         redis.close()
         print(f"bench: dropped database {name} and {len(keys)} Redis keys")
+
+
+@contextmanager
+def broker_exchange(url: str) -> Iterator[dict[str, str]]:
+    """The settings of a RabbitMQ exchange of this run's own; it and the queues the
+    processes declared for it are deleted afterwards."""
+    name = f"tessera-bench-{secrets.token_hex(6)}"
+
+    async def delete() -> None:
+        connection = await aio_pika.connect(url)
+        async with connection:
+            channel = await connection.channel()
+            for group in (DEFAULT_GROUP, notifications.GROUP, "dead"):
+                await channel.queue_delete(f"{name}.{group}")
+            for exchange in (name, f"{name}.dead"):
+                await channel.exchange_delete(exchange)
+
+    try:
+        yield {"TESSERA_BROKER_URL": url, "TESSERA_BROKER_EXCHANGE": name}
+    finally:
+        asyncio.run(delete())
+        print(f"bench: deleted broker exchange {name} and its queues")
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A running `tessera cluster`: nginx's URL, and what the cluster printed."""
+
+    url: str
+    output: Path
+    run_dir: Path
+
+    def pids(self, role: str) -> list[int]:
+        """The newest pid of each process of a role (`api`, `worker`, `nginx`)."""
+        found = re.findall(rf"tessera cluster: ({role}(?:-\d+)?) \(pid (\d+)\)", self.read())
+        return [int(pid) for pid in dict(found).values()]
+
+    def read(self) -> str:
+        return self.output.read_text()
+
+    def served(self, pattern: str) -> int:
+        """Requests nginx answered with 2xx whose `METHOD /path` matches `pattern`."""
+        matcher = re.compile(rf'"(?:{pattern}) HTTP/[\d.]+" 2\d\d ')
+        log = self.run_dir / "logs" / "nginx-access.log"
+        with log.open() as lines:
+            return sum(1 for line in lines if matcher.search(line))
+
+
+@contextmanager
+def cluster(env: dict[str, str], workdir: Path, api: int, workers: int = 1) -> Iterator[Cluster]:
+    """`tessera cluster --api N --workers M` on a free port, once it said it is ready.
+    Nothing asks nginx before: requests refused by API processes still starting would
+    count against them in nginx's passive health checks (`max_fails`), and nginx would
+    then answer 502 for up to `fail_timeout`."""
+    name = f"cluster-{api}"
+    run_dir = workdir / name
+    argv = [sys.executable, "-m", "tessera", "cluster", "--api", str(api)]
+    argv += ["--workers", str(workers), "--run-dir", str(run_dir)]
+    with process(name, argv, env, workdir, "tessera cluster: ready at ") as url:
+        yield Cluster(url, workdir / f"{name}.log", run_dir)
 
 
 def tessera_env(tmp: str, extra: dict[str, str] | None = None) -> dict[str, str]:

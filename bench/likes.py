@@ -17,6 +17,7 @@ import asyncio
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +37,7 @@ class Row:
     succeeded: int
     counted: int
     seconds: float
+    statuses: str
 
 
 def _auth(token: str) -> dict[str, str]:
@@ -48,8 +50,8 @@ def _tokens(url: str, password: str, count: int) -> list[str]:
         return [log_in(client, app, f"seed_{i}", password) for i in range(count)]
 
 
-async def _like_at_once(url: str, tokens: list[str]) -> tuple[int, int, float]:
-    """(likes answered 200, growth of favourites_count, seconds for all the likes)."""
+async def _like_at_once(url: str, tokens: list[str]) -> tuple[Counter[str], int, float]:
+    """(how the likes were answered, growth of favourites_count, seconds for all of them)."""
     limits = httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS)
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
         public = await client.get("/api/v1/timelines/public", params={"limit": 1})
@@ -63,18 +65,24 @@ async def _like_at_once(url: str, tokens: list[str]) -> tuple[int, int, float]:
         before = await count()
         started = time.perf_counter()
         answers = await asyncio.gather(
-            *(client.post(f"/api/v1/statuses/{post}/favourite", headers=_auth(t)) for t in tokens)
+            *(client.post(f"/api/v1/statuses/{post}/favourite", headers=_auth(t)) for t in tokens),
+            return_exceptions=True,
         )
         seconds = time.perf_counter() - started
-        return sum(a.status_code == 200 for a in answers), await count() - before, seconds
+        statuses = Counter(
+            str(a.status_code) if isinstance(a, httpx.Response) else type(a).__name__
+            for a in answers
+        )
+        return statuses, await count() - before, seconds
 
 
 def _run(backend: str, env: dict[str, str], tmp: str, likers: int) -> Row:
     _, password = seed(env, Dataset(users=likers, mean_follows=2, posts=10))
     with tessera(env, Path(tmp)) as url:
         tokens = _tokens(url, password, likers)
-        succeeded, counted, seconds = asyncio.run(_like_at_once(url, tokens))
-    return Row(backend, likers, succeeded, counted, seconds)
+        statuses, counted, seconds = asyncio.run(_like_at_once(url, tokens))
+    answers = ", ".join(f"{n} × {status}" for status, n in statuses.most_common())
+    return Row(backend, likers, statuses["200"], counted, seconds, answers)
 
 
 def likes_bench(args: argparse.Namespace) -> list[Row]:
@@ -90,14 +98,14 @@ def likes_bench(args: argparse.Namespace) -> list[Row]:
 
 def table(rows: list[Row]) -> str:
     lines = [
-        "| likers at once | succeeded | count grew by | exact? | likes/s | backend |",
-        "|---:|---:|---:|---|---:|---|",
+        "| likers at once | succeeded | count grew by | exact? | likes/s | answers | backend |",
+        "|---:|---:|---:|---|---:|---|---|",
     ]
     for row in rows:
         exact = "yes" if row.succeeded == row.counted == row.likers else "NO"
         lines.append(
             f"| {row.likers} | {row.succeeded} | {row.counted} | {exact} "
-            f"| {row.likers / row.seconds:,.0f} | {row.backend} |"
+            f"| {row.likers / row.seconds:,.0f} | {row.statuses} | {row.backend} |"
         )
     return "\n".join(lines) + f"\n\nMeasured {datetime.now(UTC).date().isoformat()}.\n"
 

@@ -1,4 +1,4 @@
-"""`tessera serve | migrate | createuser` — the one command-line entry point."""
+"""The `tessera` command line: running, operating and filling a Tessera instance."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import contextlib
 import ctypes
 import getpass
 import sys
+from pathlib import Path
 
 from tessera import __version__
 from tessera.core.cache import MemoryCache
@@ -28,7 +29,31 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with a broker, leave consuming to `tessera worker`",
     )
-    commands.add_parser("worker", help="consume the broker's events (needs TESSERA_BROKER_URL)")
+    worker = commands.add_parser(
+        "worker", help="consume the broker's events (needs TESSERA_BROKER_URL)"
+    )
+    worker.add_argument(
+        "--metrics-port", type=int, help="answer GET /metrics here (default TESSERA_METRICS_PORT)"
+    )
+    worker.add_argument(
+        "--metrics-host", help="the metrics listener's address (default TESSERA_METRICS_HOST)"
+    )
+    cluster = commands.add_parser(
+        "cluster",
+        help="run nginx, API processes and workers on this machine (scaled backend)",
+        description="nginx on --port balances --api `tessera serve --no-worker` processes; "
+        "--workers `tessera worker` processes consume the broker. A process that dies is "
+        "started again; SIGTERM or SIGINT stops them all.",
+    )
+    cluster.add_argument("--api", type=int, default=2, help="API processes (default 2)")
+    cluster.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    cluster.add_argument("--port", type=int, default=8080, help="nginx's port (default 8080)")
+    cluster.add_argument("--host", default="127.0.0.1", help="nginx's address (default 127.0.0.1)")
+    cluster.add_argument(
+        "--run-dir",
+        type=Path,
+        help="nginx's configuration, pid and the logs (default <TESSERA_DATA_DIR>/cluster)",
+    )
     commands.add_parser("migrate", help="apply pending database migrations")
     create = commands.add_parser("createuser", help="create an account")
     create.add_argument("username")
@@ -51,6 +76,11 @@ def _parser() -> argparse.ArgumentParser:
         "--prefix", default="seed_", help="username prefix, a-z 0-9 _, unused (default seed_)"
     )
     seeder.add_argument("--days", type=int, default=30, help="days the posts span (default 30)")
+    commands.add_parser(
+        "demo",
+        help="fill the instance with demo people, photos, likes and comments (run it again: "
+        "nothing changes)",
+    )
     return parser
 
 
@@ -128,6 +158,30 @@ def _worker(settings: Settings) -> None:
     asyncio.run(run())
 
 
+def _demo(settings: Settings) -> None:
+    from tessera.demo import DemoError, run_demo
+
+    async def run() -> str:
+        await _prepare_database(settings)
+        # Its requests are the demo's own business: no access log between the results.
+        return (await run_demo(settings.model_copy(update={"log_level": "WARNING"}))).summary()
+
+    try:
+        print(asyncio.run(run()))
+    except DemoError as exc:
+        raise SystemExit(f"tessera: {exc}") from None
+
+
+def _cluster(settings: Settings, args: argparse.Namespace) -> None:
+    from tessera.cluster import ClusterError, ClusterOptions, run_cluster
+
+    options = ClusterOptions(args.api, args.workers, args.port, args.host, args.run_dir)
+    try:
+        run_cluster(settings, options)
+    except ClusterError as exc:
+        raise SystemExit(f"tessera: {exc}") from None
+
+
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     try:
@@ -137,7 +191,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "serve":
         _serve(settings, args.host, args.port, worker=not args.no_worker)
     elif args.command == "worker":
-        _worker(settings)
+        given = {"metrics_port": args.metrics_port, "metrics_host": args.metrics_host}
+        _worker(settings.model_copy(update={k: v for k, v in given.items() if v is not None}))
+    elif args.command == "cluster":
+        _cluster(settings, args)
     elif args.command == "migrate":
         asyncio.run(_migrate(settings))
         print("tessera: the database is up to date")
@@ -154,5 +211,7 @@ def main(argv: list[str] | None = None) -> None:
         options = options_from(args)
         asyncio.run(_prepare_database(settings))
         print(asyncio.run(seed(settings, options)).summary())
+    elif args.command == "demo":
+        _demo(settings)
     else:  # pragma: no cover - argparse rejects unknown commands
         sys.exit(2)

@@ -22,9 +22,12 @@ import asyncpg
 import httpx
 import pytest
 from aiobotocore.session import get_session
+from argon2 import PasswordHasher
+from argon2.profiles import CHEAPEST
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
+from tessera.accounts import passwords
 from tessera.api import create_app
 from tessera.core.config import Settings, load_settings
 from tessera.core.db import create_engine, migrate
@@ -63,6 +66,17 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(message + " (required because CI=true)")
     print(f"\n{'!' * 78}\n!! SKIPPING THE SCALED RUN: {message}\n{'!' * 78}\n")
     config.option.markexpr = "scaled_unavailable"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashes() -> Iterator[None]:
+    """Argon2id at its cheapest cost for the apps this process runs: hundreds of sign-ups
+    and log-ins at the real cost (about 0.1 s of CPU each) would add minutes to a run.
+    `tessera serve` processes (tests/e2e, tests/browser) keep the real cost."""
+    real = passwords._hasher
+    passwords._hasher = PasswordHasher.from_parameters(CHEAPEST)
+    yield
+    passwords._hasher = real
 
 
 @dataclass(frozen=True)
@@ -343,6 +357,11 @@ SCOPES = "read write follow push"
 
 @pytest.fixture(scope="session")
 async def oauth_client(client: httpx.AsyncClient) -> OAuthClient:
+    return await register_oauth_client(client)
+
+
+async def register_oauth_client(client: httpx.AsyncClient) -> OAuthClient:
+    """Registers an app (all scopes) through the API `client` talks to, with an app token."""
     app = (
         await client.post(
             "/api/v1/apps",

@@ -13,7 +13,7 @@ from tessera import media
 from tessera.accounts import oauth, render, repository, service
 from tessera.accounts.auth import Caller, caller_with, optional_caller, user_id_with, user_with
 from tessera.accounts.models import Account
-from tessera.core.errors import Forbidden, PayloadTooLarge
+from tessera.core.errors import PayloadTooLarge
 from tessera.core.pagination import PageParams, link_header
 from tessera.core.params import Params, StrList, is_id, parse_id, parsed
 from tessera.core.ratelimit import client_ip
@@ -45,11 +45,11 @@ async def sign_up(
     caller: Annotated[Caller, caller_with("write:accounts")],
     form: Annotated[SignUp, parsed(SignUp)],
 ) -> dict[str, Any]:
-    if not runtime.settings.registrations_open:
-        raise Forbidden("Registrations are closed on this server")
-    await runtime.limiter.enforce("signup", client_ip(request.scope, runtime.settings))
-    account = await service.register(
+    account = await service.checked_register(
         session,
+        runtime.settings,
+        runtime.limiter,
+        client_ip(request.scope, runtime.settings),
         username=form.username,
         email=form.email,
         password=form.password,

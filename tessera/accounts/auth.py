@@ -15,7 +15,7 @@ from tessera.accounts.scopes import satisfies
 from tessera.core.cache import evict_after_commit
 from tessera.core.db import utcnow
 from tessera.core.errors import Forbidden, Unauthorized, Unprocessable
-from tessera.core.runtime import Runtime, SessionDep, runtime_of
+from tessera.core.runtime import Runtime, SessionDep, act_for, runtime_of
 from tessera.core.security import hash_secret
 
 __all__ = [
@@ -118,6 +118,8 @@ async def _resolve(request: Request, runtime: Runtime) -> Caller | None:
         return None
     caller = await caller_for_token(runtime, token)
     request.state.caller = caller
+    if caller.account_id is not None:
+        await act_for(request, caller.account_id)
     return caller
 
 

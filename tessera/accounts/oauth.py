@@ -8,18 +8,23 @@ import hmac
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.accounts import repository
-from tessera.accounts.models import Account, AuthorizationCode, OAuthApp, Token
+from tessera.accounts.models import AuthorizationCode, OAuthApp, Token
 from tessera.accounts.scopes import parse_scopes
 from tessera.core.db import utcnow
-from tessera.core.errors import Forbidden, TesseraError, ValidationFailed
+from tessera.core.errors import BadRequest, Forbidden, TesseraError, ValidationFailed
 from tessera.core.ids import new_id
 from tessera.core.security import hash_secret, new_secret
 
 OOB_URI = "urn:ietf:wg:oauth:2.0:oob"
 CODE_LIFETIME = timedelta(minutes=10)
+WEB_CLIENT_ID = "tessera-web"
+"""The built-in first-party app whose tokens are the web app's sessions. Its secret is
+never kept, so no one can redeem a code or refresh a token as this app."""
+WEB_SCOPES = ["read", "write", "follow", "push"]
 
 
 class OAuthError(TesseraError):
@@ -105,6 +110,33 @@ async def app_by_id(session: AsyncSession, app_id: int) -> OAuthApp:
     return app
 
 
+async def first_party_app(session: AsyncSession) -> OAuthApp:
+    """The web app's own client, made on first use (once, even when two log-ins race)."""
+    app = await repository.app_by_client_id(session, WEB_CLIENT_ID)
+    if app is not None:
+        return app
+    app = OAuthApp(
+        id=new_id(),
+        name="Tessera",
+        website=None,
+        redirect_uris=OOB_URI,
+        scopes=" ".join(WEB_SCOPES),
+        client_id=WEB_CLIENT_ID,
+        client_secret_hash=hash_secret(new_secret()),
+    )
+    try:
+        async with session.begin_nested():
+            session.add(app)
+            await session.flush()
+    except IntegrityError:
+        # Another log-in made it first and has committed: use that one.
+        found = await repository.app_by_client_id(session, WEB_CLIENT_ID)
+        if found is None:
+            raise
+        return found
+    return app
+
+
 async def authenticate_client(
     session: AsyncSession, client_id: str | None, client_secret: str | None
 ) -> OAuthApp:
@@ -125,6 +157,54 @@ def requested_scopes(app: OAuthApp, scope: str | None) -> list[str]:
     if scopes is None or not set(scopes) <= set(app.scopes.split()):
         raise OAuthError("invalid_scope", "The requested scope is invalid, unknown, or malformed")
     return scopes
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationRequest:
+    """A checked `GET /oauth/authorize` request: whom to ask for what, and where to answer."""
+
+    app_id: int
+    app_name: str
+    client_id: str
+    redirect_uri: str
+    scopes: list[str]
+    state: str | None
+    code_challenge: str | None
+
+
+async def check_authorization_request(
+    session: AsyncSession,
+    *,
+    response_type: str,
+    client_id: str,
+    redirect_uri: str,
+    scope: str | None,
+    state: str | None,
+    code_challenge: str | None,
+    code_challenge_method: str | None,
+) -> AuthorizationRequest:
+    """The request if it is valid; a 400 otherwise, and never a redirect to an address
+    the app did not register."""
+    app = await find_app(session, client_id)
+    if app is None or app.client_id == WEB_CLIENT_ID:
+        raise BadRequest("Unknown client_id")
+    if redirect_uri not in app.redirect_uris.split("\n"):
+        raise BadRequest("The redirect_uri is not registered for this application")
+    if response_type != "code":
+        raise BadRequest("response_type must be code")
+    if code_challenge and code_challenge_method != "S256":
+        raise BadRequest("code_challenge_method must be S256")
+    if code_challenge and not 43 <= len(code_challenge) <= 128:
+        raise BadRequest("code_challenge must be 43 to 128 characters (RFC 7636)")
+    return AuthorizationRequest(
+        app.id,
+        app.name,
+        app.client_id,
+        redirect_uri,
+        requested_scopes(app, scope),
+        state or None,
+        code_challenge or None,
+    )
 
 
 async def issue_token(
@@ -159,25 +239,18 @@ async def issue_token(
     )
 
 
-async def create_code(
-    session: AsyncSession,
-    app: OAuthApp,
-    account: Account,
-    *,
-    redirect_uri: str,
-    scopes: list[str],
-    code_challenge: str | None,
-) -> str:
+async def create_code(session: AsyncSession, request: AuthorizationRequest, account_id: int) -> str:
+    """A single-use code for the approved request, valid for `CODE_LIFETIME`."""
     code = new_secret()
     session.add(
         AuthorizationCode(
-            id=new_id(account.id),
+            id=new_id(account_id),
             code_hash=hash_secret(code),
-            app_id=app.id,
-            account_id=account.id,
-            redirect_uri=redirect_uri,
-            scopes=" ".join(scopes),
-            code_challenge=code_challenge,
+            app_id=request.app_id,
+            account_id=account_id,
+            redirect_uri=request.redirect_uri,
+            scopes=" ".join(request.scopes),
+            code_challenge=request.code_challenge,
             expires_at=utcnow() + CODE_LIFETIME,
         )
     )

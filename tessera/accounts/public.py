@@ -10,10 +10,19 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tessera.accounts import passwords, render, repository, service
+from tessera.accounts import oauth, passwords, render, repository, service
+from tessera.accounts.auth import forget_token
+from tessera.accounts.oauth import OOB_URI as OOB_URI
+from tessera.accounts.oauth import AuthorizationRequest as AuthorizationRequest
+from tessera.accounts.oauth import check_authorization_request as check_authorization_request
+from tessera.accounts.service import ProfileChanges as ProfileChanges
 from tessera.core.cache import read_through
+from tessera.core.config import Settings
 from tessera.core.db import cache_of, utcnow
+from tessera.core.pagination import Page
+from tessera.core.ratelimit import RateLimiter
 from tessera.core.runtime import Links
+from tessera.core.security import hash_secret
 
 ACCOUNT_CACHE_SECONDS = 600
 """How long a rendered Account may stay cached; every change to the account evicts it."""
@@ -136,6 +145,126 @@ async def applications(session: AsyncSession, app_ids: Iterable[int]) -> dict[in
 async def profile_keys_in_use(session: AsyncSession, keys: Iterable[str]) -> set[str]:
     """Which of these storage keys an avatar or header uses (files may be shared)."""
     return await repository.profile_keys_in_use(session, keys)
+
+
+# -- the web app: sessions are first-party tokens -----------------------------------------
+
+
+async def _web_token(session: AsyncSession, account_id: int, lifetime: int) -> str:
+    app = await oauth.first_party_app(session)
+    issued = await oauth.issue_token(session, app.id, account_id, oauth.WEB_SCOPES, lifetime)
+    return issued.access_token
+
+
+async def log_in(
+    session: AsyncSession,
+    limiter: RateLimiter,
+    client_address: str,
+    login: str,
+    password: str,
+    lifetime: int,
+) -> str | None:
+    """A new access token of the built-in web app for the account whose username or
+    e-mail and password these are (None if they do not match), within the same log-in
+    budgets as the API's password grant (429 beyond them)."""
+    account = await service.checked_login(session, limiter, client_address, login, password)
+    return None if account is None else await _web_token(session, account.id, lifetime)
+
+
+async def sign_up(
+    session: AsyncSession,
+    settings: Settings,
+    limiter: RateLimiter,
+    client_address: str,
+    *,
+    username: str,
+    email: str,
+    password: str,
+    agreement: bool,
+) -> str:
+    """Create an account with the API's checks and budget (422 naming each bad field,
+    403 when registrations are closed, 429), and log it in to the web app."""
+    account = await service.checked_register(
+        session,
+        settings,
+        limiter,
+        client_address,
+        username=username,
+        email=email,
+        password=password,
+        agreement=agreement,
+    )
+    return await _web_token(session, account.id, settings.token_lifetime)
+
+
+async def log_out(session: AsyncSession, token: str) -> None:
+    """Revoke the token (at once, cache included); an unknown one is ignored."""
+    row = await repository.token_by_hash(session, hash_secret(token))
+    if row is not None:
+        await repository.revoke_token(session, row.id, utcnow())
+        forget_token(session, row.token_hash)
+
+
+async def grant_code(session: AsyncSession, request: AuthorizationRequest, account_id: int) -> str:
+    """An authorization code for a request the account approved (`/oauth/authorize`)."""
+    return await oauth.create_code(session, request, account_id)
+
+
+async def credential_account(session: AsyncSession, account_id: int, urls: Links) -> dict[str, Any]:
+    """The account as `verify_credentials` renders it (with `source`: the plain-text
+    bio, the count of pending follow requests); a 404 if it is gone."""
+    return render.credential_account(await service.get_account(session, account_id), urls)
+
+
+def check_profile(changes: ProfileChanges) -> None:
+    """The field checks of `update_credentials` (422 naming each bad field), for callers
+    that must check before they store new images."""
+    service.check_profile(changes)
+
+
+async def update_profile(session: AsyncSession, account_id: int, changes: ProfileChanges) -> None:
+    """Apply checked profile changes, images already stored (their keys in `changes`);
+    unlocking accepts the pending follow requests, as on the API."""
+    account = await service.get_account(session, account_id)
+    service.check_profile(changes)
+    await service.do_update_profile(session, account, changes)
+
+
+async def relationship(session: AsyncSession, viewer_id: int, other_id: int) -> dict[str, Any]:
+    """The Relationship entity of the viewer to the other account."""
+    return render.relationship(await service.relationship(session, viewer_id, other_id))
+
+
+async def follow(session: AsyncSession, actor_id: int, target_id: int) -> dict[str, Any]:
+    """Follow, or ask to follow a locked account (404 if gone, 403 for oneself); the
+    Relationship after it."""
+    actor = await service.get_account(session, actor_id)
+    rel = await service.follow(session, actor, target_id, reblogs=True, notify=False)
+    return render.relationship(rel)
+
+
+async def unfollow(session: AsyncSession, actor_id: int, target_id: int) -> dict[str, Any]:
+    """Stop following, or withdraw a pending request; the Relationship after it."""
+    actor = await service.get_account(session, actor_id)
+    return render.relationship(await service.unfollow(session, actor, target_id))
+
+
+async def answer_follow_request(
+    session: AsyncSession, account_id: int, requester_id: int, *, accept: bool
+) -> dict[str, Any]:
+    """Authorize or reject a pending request (404 if there is none)."""
+    account = await service.get_account(session, account_id)
+    rel = await service.answer_follow_request(session, account, requester_id, accept=accept)
+    return render.relationship(rel)
+
+
+async def follow_requests(
+    session: AsyncSession, account_id: int, page: Page, urls: Links
+) -> list[tuple[int, dict[str, Any]]]:
+    """(request id, Account) of one page of the requests waiting on the account, newest
+    first; the request ids are the page cursors."""
+    rows = await service.account_list(session, "follow_requests", account_id, page)
+    return [(edge_id, render.account(account, urls)) for edge_id, account in rows]
 
 
 # -- bulk loading (`tessera seed`) ------------------------------------------------------

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import html
-from datetime import datetime
 from typing import Any
 
 from tessera.accounts.models import Account
 from tessera.accounts.oauth import IssuedToken
 from tessera.accounts.service import Relationship
+from tessera.core.db import iso
 from tessera.core.runtime import Links
 
 MISSING_AVATAR = "/avatars/missing.png"
 MISSING_HEADER = "/headers/missing.png"
-
-
-def iso(moment: datetime) -> str:
-    """RFC 3339 with milliseconds and `Z`, as Mastodon writes it."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def note_html(text: str) -> str:

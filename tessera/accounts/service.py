@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 from sqlalchemy.exc import IntegrityError
@@ -20,10 +21,13 @@ from tessera.accounts.models import (
     Follow,
     FollowRequest,
 )
+from tessera.core.config import Settings
 from tessera.core.errors import Forbidden, NotFound, ValidationFailed
 from tessera.core.ids import new_id
 from tessera.core.outbox import emit
 from tessera.core.pagination import Page
+from tessera.core.ratelimit import RateLimiter
+from tessera.core.replica import written_for
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_]+$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -126,6 +130,7 @@ async def register(
         if not errors or await repository.account_by_username(session, username):
             errors["username"] = [("ERR_TAKEN", "is already taken")]
         raise ValidationFailed(errors) from None
+    written_for(session, account.id)  # so that its first reads, with its new token, see it
     return account
 
 
@@ -145,6 +150,36 @@ async def check_login(
     if not await passwords.verify_password(account.password_hash, password):
         return None
     return account
+
+
+async def checked_login(
+    session: AsyncSession, limiter: RateLimiter, client_address: str, login: str, password: str
+) -> Account | None:
+    """`check_login` within the log-in budgets of the client address and of the account
+    (429 beyond either): every way of logging in (API, web) goes through here."""
+    await limiter.enforce("login", "ip:" + client_address)
+    return await check_login(session, login, password, partial(limiter.enforce, "login"))
+
+
+async def checked_register(
+    session: AsyncSession,
+    settings: Settings,
+    limiter: RateLimiter,
+    client_address: str,
+    *,
+    username: str,
+    email: str,
+    password: str,
+    agreement: bool,
+) -> Account:
+    """`register` when registrations are open (403 otherwise), within the sign-up budget
+    of the client address (429 beyond it): every way of signing up goes through here."""
+    if not settings.registrations_open:
+        raise Forbidden("Registrations are closed on this server")
+    await limiter.enforce("signup", client_address)
+    return await register(
+        session, username=username, email=email, password=password, agreement=agreement
+    )
 
 
 async def get_account(session: AsyncSession, account_id: int) -> Account:

@@ -1,7 +1,9 @@
 """`tessera serve` under uvicorn, with two things uvicorn does not do by itself.
 
-- At shutdown uvicorn waits for every open response to finish, and a live stream never
-  finishes by itself: the runtime's streams are ended first.
+- At shutdown (SIGTERM or SIGINT) uvicorn stops accepting connections and waits for every
+  open response to finish, at most `TESSERA_SHUTDOWN_TIMEOUT` seconds; a live stream never
+  finishes by itself, so the runtime's streams are ended first. From that moment the
+  process reports itself not ready (`/health/ready` is a 503).
 - Its websockets-sansio protocol logs an error whenever an app refuses a WebSocket
   handshake with an HTTP answer (our 401 for a missing or revoked token); the fix
   proposed upstream (uvicorn pull request 3138) is applied here until it is released.
@@ -34,6 +36,7 @@ class _Server(uvicorn.Server):
         self.runtime = runtime
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.runtime.drain()
         await self.runtime.streams.close()
         await super().shutdown(sockets)
 
@@ -51,5 +54,6 @@ def run(app: FastAPI, host: str, port: int) -> None:
         log_config=None,
         proxy_headers=False,
         server_header=False,
+        timeout_graceful_shutdown=app.state.runtime.settings.shutdown_timeout,
     )
     _Server(config, app.state.runtime).run()

@@ -120,9 +120,11 @@ async def _events(
 # -- Server-Sent Events -------------------------------------------------------------------
 
 
-async def _open_sse(request: Request, stream: str) -> StreamingResponse:
+async def open_sse(request: Request, stream: str, token: str | None = None) -> StreamingResponse:
+    """An SSE stream for the request's token, or for `token` when the caller has
+    authenticated the request another way (the web app: its session cookie)."""
     runtime = runtime_of(request)
-    viewer = await _viewer(runtime, _token(request)[0])
+    viewer = await _viewer(runtime, token or _token(request)[0])
     _check_stream(viewer, stream)
     # Subscribed before the answer starts, so that a client that saw the stream open
     # misses nothing sent after, and an unreachable hub is a 503, not a broken stream.
@@ -162,18 +164,18 @@ async def health() -> PlainTextResponse:
 
 @router.get("/api/v1/streaming/user")
 async def user_stream(request: Request) -> StreamingResponse:
-    return await _open_sse(request, "user")
+    return await open_sse(request, "user")
 
 
 @router.get("/api/v1/streaming/user/notification")
 async def user_notification_stream(request: Request) -> StreamingResponse:
-    return await _open_sse(request, "user:notification")
+    return await open_sse(request, "user:notification")
 
 
 @router.get("/api/v1/streaming")
 async def any_stream(request: Request) -> StreamingResponse:
     """`?stream=user`: the same streams, named in the query (as Mastodon also allows)."""
-    return await _open_sse(request, request.query_params.get("stream", ""))
+    return await open_sse(request, request.query_params.get("stream", ""))
 
 
 @router.get("/api/v1/streaming/{channel:path}", include_in_schema=False)

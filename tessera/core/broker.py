@@ -23,8 +23,9 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from functools import partial
 
 import aio_pika
 from aio_pika.abc import (
@@ -115,17 +116,20 @@ def encode(event: Event) -> bytes:
             "topic": event.topic,
             "payload": event.payload,
             "created_at": event.created_at.isoformat(),
+            "request_id": event.request_id,
         }
     ).encode()
 
 
 def decode(body: bytes) -> Event:
     data = json.loads(body)
+    request_id = data.get("request_id")  # absent from messages of older versions
     return Event(
         int(data["id"]),
         str(data["topic"]),
         dict(data["payload"]),
         datetime.fromisoformat(data["created_at"]),
+        request_id if isinstance(request_id, str) else None,
     )
 
 
@@ -209,6 +213,9 @@ class Consumer:
         self.handlers = handlers
         self._prefetch = prefetch
         self._task: asyncio.Task[None] | None = None
+        self._stop_consuming: Callable[[], Awaitable[object]] | None = None
+        self._handling: set[asyncio.Task[object]] = set()
+        self._connection: AbstractConnection | None = None
         self.ready = asyncio.Event()
         """Set while the consumer is attached to its queue (tests, health)."""
 
@@ -252,12 +259,42 @@ class Consumer:
             channel = await connection.channel()
             await channel.set_qos(prefetch_count=self._prefetch, timeout=TIMEOUT)
             _, queues = await declare_topology(channel, self._exchange_name, self.group_topics())
-            await queues[self.group].consume(self._on_message, timeout=TIMEOUT)
+            queue = queues[self.group]
+            tag = await queue.consume(self._on_message, timeout=TIMEOUT)
+            self._stop_consuming = partial(queue.cancel, tag, timeout=TIMEOUT)
+            self._connection = connection
             self.ready.set()
-            reason = await closed
+            try:
+                reason = await closed
+            finally:
+                self._stop_consuming = None
+                self._connection = None
             raise ConnectionError(f"connection closed: {reason!r}")
 
+    async def depth(self) -> int | None:
+        """Messages ready in the queue (not those delivered and unacknowledged); None
+        while not connected. Asked on a channel of its own: a failed passive declare
+        closes its channel, which must not be the one consuming."""
+        connection = self._connection
+        if connection is None:
+            return None
+        channel = await connection.channel()
+        try:
+            queue = await channel.declare_queue(self.queue_name, passive=True, timeout=TIMEOUT)
+            return queue.declaration_result.message_count
+        finally:
+            await channel.close()
+
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        handling = asyncio.current_task()
+        assert handling is not None
+        self._handling.add(handling)
+        try:
+            await self._handle(message)
+        finally:
+            self._handling.discard(handling)
+
+    async def _handle(self, message: AbstractIncomingMessage) -> None:
         try:
             event = decode(message.body)
         except (ValueError, KeyError, TypeError):
@@ -272,9 +309,16 @@ class Consumer:
             return
         await message.ack()
 
-    async def close(self) -> None:
+    async def close(self, grace: float = 0.0) -> None:
+        """Stop: take no new message, give the handlers under way `grace` seconds to
+        finish and acknowledge theirs, then disconnect. The broker delivers whatever is
+        left unacknowledged again, to this group's next consumer."""
         task, self._task = self._task, None
         if task is not None and not task.done():
+            if self._stop_consuming is not None and self._handling:
+                with contextlib.suppress(Exception):  # a broken connection stops it anyway
+                    await self._stop_consuming()
+                await asyncio.wait(set(self._handling), timeout=grace)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -13,8 +13,9 @@ import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Protocol
 
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from tessera.core.redis_client import RedisClient
 
 __all__ = [
     "Cache",
@@ -22,10 +23,12 @@ __all__ = [
     "RedisCache",
     "evict_after_commit",
     "read_through",
+    "skip_cached",
     "stale_keys",
 ]
 
 _EVICT = "tessera.evict"
+_SKIP = "tessera.skip_cached"
 
 
 class Cache(Protocol):
@@ -78,9 +81,10 @@ class MemoryCache:
 
 
 class RedisCache:
-    """Shared by every process; keys carry the instance's prefix."""
+    """Shared by every process; keys carry the instance's prefix. Each command names one
+    key, or (`delete`) keys a cluster client splits by slot, so a Redis Cluster works too."""
 
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    def __init__(self, redis: RedisClient, prefix: str) -> None:
         self._redis = redis
         self._prefix = prefix + "cache:"
 
@@ -118,6 +122,13 @@ def evict_after_commit(session: AsyncSession, *keys: str) -> None:
     session.info.setdefault(_EVICT, set()).update(keys)
 
 
+def skip_cached(session: AsyncSession) -> None:
+    """The session's `read_through` reads no cached value (and caches what it loads): its
+    account wrote something that a read of a lagging replica may have cached as it was
+    before (`core/replica.py`)."""
+    session.info[_SKIP] = True
+
+
 def stale_keys(session: AsyncSession) -> list[str]:
     """The keys marked so far (and forget them)."""
     return sorted(session.info.pop(_EVICT, ()))
@@ -134,12 +145,15 @@ async def read_through(
 ) -> dict[int, bytes]:
     """Cached values for a batch of ids in one round trip; the misses come from `load`
     in one call and are cached. Keys this transaction has made stale are neither read
-    nor written, so a request sees its own changes. Without a cache, all are loaded."""
+    nor written, so a request sees its own changes; after `skip_cached`, none is read.
+    Without a cache, all are loaded."""
     if cache is None:
         return await load(list(dict.fromkeys(ids)))
     stale = session.info.get(_EVICT, set())
-    wanted = [i for i in dict.fromkeys(ids) if key_of(i) not in stale]
-    values = await cache.get_many([key_of(i) for i in wanted], field)
+    wanted = (
+        [] if _SKIP in session.info else [i for i in dict.fromkeys(ids) if key_of(i) not in stale]
+    )
+    values = await cache.get_many([key_of(i) for i in wanted], field) if wanted else []
     found = dict(zip(wanted, values, strict=True))
     hits = {i: value for i, value in found.items() if value is not None}
     missing = [i for i in dict.fromkeys(ids) if i not in hits]

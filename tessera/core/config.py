@@ -8,6 +8,7 @@ import secrets
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from limits import parse_many
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -33,11 +34,27 @@ class Settings(BaseSettings):
     database_url: str | None = None
     """`postgresql+asyncpg://…` for the scaled mode; unset means SQLite in the data dir."""
 
+    database_pool_size: int = Field(default=10, gt=0)
+    """PostgreSQL connections each process keeps open."""
+
+    database_max_overflow: int = Field(default=20, ge=0)
+    """Connections a process may open beyond the pool under load (closed again after use):
+    every process together must stay below PostgreSQL's `max_connections`."""
+
+    database_replica_url: str | None = None
+    """`postgresql+asyncpg://…` of a streaming replica of that database: the reads of GET
+    and HEAD requests go to it (an account's own recent writes are waited for or read
+    from the primary; `core/replica.py`); unset means every query goes to the primary."""
+
     redis_url: str | None = None
     """`redis://…`; when set, rate limits and the token cache live in Redis."""
 
     redis_prefix: str = "tessera:"
     """Prefix of every Redis key, so several instances can share one Redis."""
+
+    redis_cluster: bool = False
+    """`TESSERA_REDIS_URL` names one node of a Redis Cluster (the others are discovered
+    from it): keys are spread over the cluster's slots, live events use its pub/sub."""
 
     broker_url: str | None = None
     """`amqp://…` (or `amqps://…`): events go through RabbitMQ, consumed by `tessera worker`
@@ -140,6 +157,17 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     """Lowest level written to the JSON log."""
 
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    """Where `tessera worker` answers Prometheus' `GET /metrics` (the API processes serve
+    it on their own port); unset means no listener."""
+
+    metrics_host: str = "127.0.0.1"
+    """The address of `tessera worker`'s metrics listener (`0.0.0.0` for every interface)."""
+
+    shutdown_timeout: int = Field(default=20, gt=0, le=600)
+    """Seconds a stopping process (SIGTERM) gives the requests and event handlers under
+    way to finish; then it cuts them off (a cut handler's message is redelivered)."""
+
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str | None) -> str | None:
@@ -147,12 +175,38 @@ class Settings(BaseSettings):
             raise ValueError("must start with postgresql+asyncpg:// (or sqlite+aiosqlite://)")
         return value or None
 
+    @field_validator("database_replica_url")
+    @classmethod
+    def _known_replica(cls, value: str | None) -> str | None:
+        if value and not value.startswith("postgresql+asyncpg://"):
+            raise ValueError("must start with postgresql+asyncpg://")
+        return value or None
+
+    @model_validator(mode="after")
+    def _replica_of_postgresql(self) -> Settings:
+        if self.database_replica_url and self.embedded:
+            raise ValueError(
+                "TESSERA_DATABASE_REPLICA_URL needs TESSERA_DATABASE_URL on PostgreSQL "
+                "(SQLite has no replicas)"
+            )
+        return self
+
     @field_validator("redis_url")
     @classmethod
     def _known_redis(cls, value: str | None) -> str | None:
         if value and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value or None
+
+    @model_validator(mode="after")
+    def _cluster_url(self) -> Settings:
+        if self.redis_cluster:
+            url = self.redis_url or ""
+            if not url.startswith(("redis://", "rediss://")):
+                raise ValueError("TESSERA_REDIS_CLUSTER needs a redis:// or rediss:// URL")
+            if urlsplit(url).path not in ("", "/", "/0"):
+                raise ValueError("a Redis Cluster has only database 0 (TESSERA_REDIS_URL)")
+        return self
 
     @field_validator("broker_url")
     @classmethod

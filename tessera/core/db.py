@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import asyncpg
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import BigInteger, DateTime, MetaData, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -28,6 +31,9 @@ from tessera.core.cache import Cache, stale_keys
 from tessera.core.config import Settings
 from tessera.core.ids import new_id
 
+if TYPE_CHECKING:
+    from tessera.core.replica import Replica
+
 __all__ = [
     "Base",
     "IdPK",
@@ -35,6 +41,7 @@ __all__ = [
     "after_commit",
     "cache_of",
     "create_engine",
+    "database_unavailable",
     "evict_stale",
     "iso",
     "mark_events_emitted",
@@ -49,6 +56,7 @@ _CACHE = "tessera.cache"
 _WAKE = "tessera.wake_relay"
 _EMITTED = "tessera.events_emitted"
 _AFTER_COMMIT = "tessera.after_commit"
+_REPLICA = "tessera.replica"
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -100,26 +108,85 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    # SQLite has one writer at a time; the others wait for its lock rather than fail.
+    # As long as a wait for a pooled connection may take (30 s): under a burst of writes
+    # on a loaded machine 5 s can run out (the likely cause of 2 failed likes of 1000).
+    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
 
+CONNECT_TIMEOUT = 5.0
+"""Seconds PostgreSQL may take to accept a connection: while it is unreachable, requests
+fail in seconds (a 503) rather than after asyncpg's default minute."""
+_SQLITE_UNAVAILABLE = ("unable to open database", "database is locked", "disk i/o error")
+
+
+def _connect_or_operational_error(
+    dialect: Any, _record: Any, cargs: tuple[Any, ...], cparams: dict[str, Any]
+) -> Any:
+    """asyncpg's connect raises OS errors and its own, which SQLAlchemy lets through
+    unwrapped; raised as the DBAPI's OperationalError they reach callers as
+    `sqlalchemy.exc.OperationalError`, like every other way of losing the database."""
+    try:
+        return dialect.connect(*cargs, **cparams)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise dialect.loaded_dbapi.OperationalError(f"cannot connect: {exc}", exc) from exc
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
+    """The engine; on PostgreSQL a pool that pings connections before handing them out,
+    so it recovers by itself once a database that went away is back."""
     url = settings.effective_database_url
     if settings.embedded:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    engine = create_async_engine(
+        url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+        pool_pre_ping=True,
+        connect_args={"timeout": CONNECT_TIMEOUT},
+    )
+    event.listen(engine.sync_engine, "do_connect", _connect_or_operational_error)
+    return engine
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` means the database cannot be reached or dropped the connection, so
+    that the same request may succeed later (as opposed to a statement it refused)."""
+    if isinstance(exc, sa_exc.TimeoutError):  # no pooled connection came free in time
+        return True
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    if not isinstance(exc, sa_exc.OperationalError):
+        return False
+    if isinstance(exc.orig, sqlite3.Error):  # SQLite's OperationalError also means bad SQL
+        return any(text in str(exc.orig).lower() for text in _SQLITE_UNAVAILABLE)
+    return True
 
 
 def sessionmaker(
-    engine: AsyncEngine, cache: Cache, wake_relay: Callable[[], None] | None = None
+    engine: AsyncEngine,
+    cache: Cache,
+    wake_relay: Callable[[], None] | None = None,
+    replica: Replica | None = None,
 ) -> async_sessionmaker[AsyncSession]:
     """Sessions that know the cache, so that commits can evict what they made stale, and
-    the outbox relay, so that commits which emitted events wake it."""
-    info: dict[str, Any] = {_CACHE: cache, _WAKE: wake_relay}
+    the outbox relay, so that commits which emitted events wake it; with a `replica`,
+    sessions whose reads it may serve (`core/replica.py`)."""
+    info: dict[str, Any] = {_CACHE: cache, _WAKE: wake_relay, _REPLICA: replica}
+    if replica is not None:
+        return async_sessionmaker(
+            engine,
+            expire_on_commit=False,
+            autoflush=False,
+            info=info,
+            sync_session_class=replica.session_class,
+        )
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info=info)
 
 
@@ -150,7 +217,8 @@ async def session_scope(
 ) -> AsyncIterator[AsyncSession]:
     """One transaction: committed when the caller finishes, rolled back when it raises.
 
-    After the commit: the cache keys the transaction marked stale are deleted, the
+    After the commit: the cache keys the transaction marked stale are deleted (with a
+    replica, its WAL position is noted for read-your-writes and a second eviction), the
     outbox relay is woken if events were emitted, and `after_commit` actions run.
     """
     async with factory() as session:
@@ -161,7 +229,10 @@ async def session_scope(
             await session.rollback()
             _forget_side_effects(session)
             raise
-        await evict_stale(session)
+        evicted = await evict_stale(session)
+        replica: Replica | None = session.info.get(_REPLICA)
+        if replica is not None:
+            await replica.committed(session, evicted)
         wake = session.info.get(_WAKE)
         if session.info.pop(_EMITTED, False) and wake is not None:
             wake()
@@ -179,12 +250,14 @@ def cache_of(session: AsyncSession) -> Cache | None:
     return cache
 
 
-async def evict_stale(session: AsyncSession) -> None:
-    """Delete the cache keys marked stale so far; call only after a commit."""
+async def evict_stale(session: AsyncSession) -> list[str]:
+    """Delete the cache keys marked stale so far (and return them); call only after a
+    commit."""
     keys = stale_keys(session)
     if keys:
         cache: Cache = session.info[_CACHE]
         await cache.delete(*keys)
+    return keys
 
 
 def _alembic_config(connection: Connection) -> Config:

@@ -1,7 +1,14 @@
-"""JSON logs with a request id on every line, and Prometheus metrics per route."""
+"""JSON logs with a request id on every line, and the Prometheus metrics of every process.
+
+Requests are measured by route here (`RequestMiddleware`); event handlers, the outbox,
+the broker's queues, the feed fan-out and photo processing fill the metrics below where
+that work happens. A request's id goes with the events it emits (`current_request_id`),
+so a worker's log lines about an event carry the id of the request behind it.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import secrets
@@ -9,14 +16,25 @@ import sys
 import time
 
 import structlog
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
-from starlette.requests import Request
-from starlette.responses import Response
+from prometheus_client import Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["RequestMiddleware", "configure_logging", "metrics_endpoint"]
+__all__ = [
+    "FANOUT_FEEDS",
+    "FANOUT_SECONDS",
+    "MEDIA_PROCESSING_SECONDS",
+    "OUTBOX_OLDEST_SECONDS",
+    "OUTBOX_PUBLISH_DELAY",
+    "QUEUE_MESSAGES",
+    "RequestMiddleware",
+    "configure_logging",
+    "current_request_id",
+    "event_handled",
+    "request_context",
+]
 
 log = structlog.get_logger("tessera.http")
+events_log = structlog.get_logger("tessera.events")
 
 REQUESTS = Counter(
     "tessera_http_requests_total", "HTTP requests answered", ["method", "route", "status"]
@@ -26,6 +44,46 @@ LATENCY = Histogram(
     "Time to answer an HTTP request",
     ["method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+_SECONDS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+EVENT_SECONDS = Histogram(
+    "tessera_event_handling_seconds",
+    "Time one handler group's handlers took over one event",
+    ["group", "topic"],
+    buckets=_SECONDS,
+)
+EVENT_FAILURES = Counter(
+    "tessera_event_handling_failures_total",
+    "Events on which a handler of the group raised (redelivered with a broker)",
+    ["group", "topic"],
+)
+QUEUE_MESSAGES = Gauge(
+    "tessera_queue_messages",
+    "Messages ready in a handler group's broker queue, read when /metrics is scraped",
+    ["queue"],
+)
+OUTBOX_OLDEST_SECONDS = Gauge(
+    "tessera_outbox_oldest_unpublished_seconds",
+    "Age of the oldest committed event not yet handed over (0: none waits), read when "
+    "/metrics is scraped",
+)
+OUTBOX_PUBLISH_DELAY = Histogram(
+    "tessera_outbox_publish_delay_seconds",
+    "From an event's emission to its hand-over to the broker (or in-process handlers)",
+    buckets=_SECONDS,
+)
+FANOUT_SECONDS = Histogram(
+    "tessera_feed_fanout_seconds",
+    "Time to push one post into its followers' home feeds",
+    buckets=_SECONDS,
+)
+FANOUT_FEEDS = Counter("tessera_feed_fanout_feeds_total", "Home feeds written by fan-outs")
+MEDIA_PROCESSING_SECONDS = Histogram(
+    "tessera_media_processing_seconds",
+    "Time to validate and render one uploaded image (decoding, variants, blurhash)",
+    ["kind"],
+    buckets=_SECONDS,
 )
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -116,5 +174,29 @@ def _incoming_id(scope: Scope) -> str | None:
     return None
 
 
-async def metrics_endpoint(_: Request) -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+def current_request_id() -> str | None:
+    """The id of the request this code runs for, if it runs for one."""
+    value = structlog.contextvars.get_contextvars().get("request_id")
+    return value if isinstance(value, str) else None
+
+
+def request_context(request_id: str | None) -> contextlib.AbstractContextManager[None]:
+    """Log lines written inside carry `request_id` (when there is one)."""
+    if request_id is None:
+        return contextlib.nullcontext()
+    return structlog.contextvars.bound_contextvars(request_id=request_id)
+
+
+def event_handled(group: str, topic: str, event_id: int, seconds: float, ok: bool) -> None:
+    """Measure one event's handling and log it in one line, as requests are."""
+    EVENT_SECONDS.labels(group, topic).observe(seconds)
+    if not ok:
+        EVENT_FAILURES.labels(group, topic).inc()
+    events_log.info(
+        "event",
+        group=group,
+        topic=topic,
+        event_id=event_id,
+        outcome="ok" if ok else "failed",
+        duration_ms=round(seconds * 1000, 2),
+    )

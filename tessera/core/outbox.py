@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +32,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from tessera.core.db import Base, IdPK, UTCDateTime, mark_events_emitted, utcnow
 from tessera.core.ids import new_id
+from tessera.core.observability import (
+    OUTBOX_PUBLISH_DELAY,
+    current_request_id,
+    event_handled,
+    request_context,
+)
 
 __all__ = [
     "Event",
@@ -65,6 +73,8 @@ class OutboxEvent(IdPK, Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """The request that emitted the event, so that handlers' log lines name it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +85,8 @@ class Event:
     topic: str
     payload: dict[str, Any]
     created_at: datetime
+    request_id: str | None = None
+    """The id of the request that emitted it (`X-Request-Id`), if one did."""
 
 
 Handler = Callable[[Event], Awaitable[None]]
@@ -101,7 +113,7 @@ def emit(session: AsyncSession, topic: str, payload: dict[str, Any]) -> None:
     """Record an event in the caller's transaction; it is published after the commit.
 
     The payload must be JSON (ids as integers); keep it to ids and small facts, since
-    handlers re-read the rows they need.
+    handlers re-read the rows they need. The current request's id goes with it.
     """
     owner = payload.get("account_id")
     session.add(
@@ -110,6 +122,7 @@ def emit(session: AsyncSession, topic: str, payload: dict[str, Any]) -> None:
             topic=topic,
             payload=payload,
             created_at=utcnow(),
+            request_id=current_request_id(),
         )
     )
     mark_events_emitted(session)
@@ -126,12 +139,15 @@ class InProcessPublisher:
     with the module's `subscribe()` (unless `process_wide` is false), then its own.
 
     A failing handler is logged and does not stop the others or the event: handlers
-    own their retries (the broker will offer redelivery when it arrives).
+    own their retries (the broker will offer redelivery when it arrives). Each event's
+    handling is timed and logged as one line of the handler group `group`, under the id
+    of the request that emitted the event.
     """
 
-    def __init__(self, *, process_wide: bool = True) -> None:
+    def __init__(self, *, process_wide: bool = True, group: str = "default") -> None:
         self._own: dict[str, list[Handler]] = {}
         self._process_wide = process_wide
+        self.group = group
 
     def subscribe(self, topic: str, handler: Handler) -> None:
         """Call `handler` for the events this publisher publishes on `topic`.
@@ -151,23 +167,33 @@ class InProcessPublisher:
         return [*shared, *self._own.get(topic, ())]
 
     async def publish(self, event: Event) -> None:
-        for handler in self._for(event.topic):
-            try:
-                await handler(event)
-            except Exception:
-                log.exception("outbox handler %r failed on event %s", handler, event.id)
+        await self._run(event, log_failures=True)
 
     async def dispatch(self, event: Event) -> None:
         """Run every handler of the event's topic; raise if any failed (after all ran),
         so that a broker consumer can ask for a redelivery."""
-        failed: Exception | None = None
-        for handler in self._for(event.topic):
-            try:
-                await handler(event)
-            except Exception as exc:
-                failed = failed or exc
+        failed = await self._run(event, log_failures=False)
         if failed is not None:
             raise failed
+
+    async def _run(self, event: Event, *, log_failures: bool) -> Exception | None:
+        """Every handler of the event, whatever fails; the first failure, if any."""
+        handlers = self._for(event.topic)
+        if not handlers:
+            return None
+        failed: Exception | None = None
+        started = time.perf_counter()
+        with request_context(event.request_id):
+            for handler in handlers:
+                try:
+                    await handler(event)
+                except Exception as exc:
+                    if log_failures:
+                        log.exception("outbox handler %r failed on event %s", handler, event.id)
+                    failed = failed or exc
+            elapsed = time.perf_counter() - started
+            event_handled(self.group, event.topic, event.id, elapsed, ok=failed is None)
+        return failed
 
 
 class HandlerGroups:
@@ -225,7 +251,11 @@ class Relay:
         if self._task is not None and not self._task.done():
             self._again = True
             return
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        # A context of its own: a drain serves every request's events, not the one (if
+        # any) whose commit woke it, so it must not log under that request's id.
+        self._task = asyncio.get_running_loop().create_task(
+            self._run(), context=contextvars.Context()
+        )
 
     async def _run(self) -> None:
         while True:
@@ -274,7 +304,7 @@ class Relay:
             # A publisher that raises rolls the batch back: all of it goes again later.
             for row in rows:
                 await self.publisher.publish(
-                    Event(row.id, row.topic, dict(row.payload), row.created_at)
+                    Event(row.id, row.topic, dict(row.payload), row.created_at, row.request_id)
                 )
             if rows:
                 await session.execute(
@@ -283,7 +313,21 @@ class Relay:
                     .values(published_at=utcnow())
                     .execution_options(synchronize_session=False)
                 )
+        now = utcnow()
+        for row in rows:
+            OUTBOX_PUBLISH_DELAY.observe((now - row.created_at).total_seconds())
         return len(rows)
+
+    async def oldest_waiting(self) -> float:
+        """Seconds since the oldest unpublished event was emitted; 0 when none waits."""
+        async with self._sessions() as session:
+            created = await session.scalar(
+                select(OutboxEvent.created_at)
+                .where(OutboxEvent.published_at.is_(None))
+                .order_by(OutboxEvent.id)
+                .limit(1)
+            )
+        return max((utcnow() - created).total_seconds(), 0.0) if created else 0.0
 
     async def close(self) -> None:
         sweeper, self._sweeper = self._sweeper, None

@@ -6,17 +6,24 @@ import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from ipaddress import ip_address
+from urllib.parse import urlsplit
 
 import orjson
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage import MemoryStorage, RedisClusterStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tessera.core.config import Settings
 from tessera.core.errors import RateLimited
 
-__all__ = ["ApiBudgetMiddleware", "RateLimiter", "client_ip"]
+__all__ = [
+    "ApiBudgetMiddleware",
+    "RateLimiter",
+    "client_ip",
+    "forwarded_https",
+    "token_budget_key",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +47,9 @@ class RateLimiter:
 
     def __init__(self, settings: Settings) -> None:
         storage: Storage
-        if settings.redis_url:
+        if settings.redis_url and settings.redis_cluster:
+            storage = _cluster_storage(settings.redis_url, f"{settings.redis_prefix}ratelimit")
+        elif settings.redis_url:
             storage = RedisStorage(
                 f"async+{settings.redis_url}",
                 key_prefix=f"{settings.redis_prefix}ratelimit",
@@ -70,6 +79,19 @@ class RateLimiter:
         return verdict
 
 
+def _cluster_storage(url: str, prefix: str) -> RedisClusterStorage:
+    """`limits`' Redis Cluster storage, from our URL (`redis[s]://[user:pass@]host:port`):
+    it names the node as `async+redis+cluster://`, TLS as an option. Its sliding-window
+    keys carry a hash tag, so both windows of a key share a slot."""
+    parts = urlsplit(url)
+    return RedisClusterStorage(
+        f"async+redis+cluster://{parts.netloc}",
+        key_prefix=prefix,
+        implementation="redispy",
+        ssl=parts.scheme == "rediss",
+    )
+
+
 def client_ip(scope: Scope, settings: Settings) -> str:
     """The client's address: the peer, or `X-Forwarded-For` when the peer is a trusted proxy."""
     peer: str = scope["client"][0] if scope.get("client") else "0.0.0.0"  # noqa: S104
@@ -83,6 +105,24 @@ def client_ip(scope: Scope, settings: Settings) -> str:
         if not _trusted(hop, settings):
             return hop
     return hops[0] if hops else peer
+
+
+def forwarded_https(scope: Scope, settings: Settings) -> bool:
+    """Whether the client reached us over https: directly, or through a trusted proxy
+    that says so in `X-Forwarded-Proto`."""
+    if scope.get("scheme") in ("https", "wss"):
+        return True
+    peer: str = scope["client"][0] if scope.get("client") else ""
+    if not settings.trusted_networks or not _trusted(peer, settings):
+        return False
+    proto = [value for name, value in scope["headers"] if name == b"x-forwarded-proto"]
+    return bool(proto) and proto[0].split(b",")[0].strip().lower() == b"https"
+
+
+def token_budget_key(token: bytes) -> str:
+    """The API budget's key for an access token: a hash, so no database lookup is needed.
+    The web app counts a session's requests under its token's key too."""
+    return "token:" + hashlib.sha256(token.strip()).hexdigest()[:32]
 
 
 def _trusted(address: str, settings: Settings) -> bool:
@@ -139,5 +179,5 @@ class ApiBudgetMiddleware:
     def _key(self, scope: Scope) -> str:
         for name, value in scope["headers"]:
             if name == b"authorization" and value[:7].lower() == b"bearer ":
-                return "token:" + hashlib.sha256(value[7:].strip()).hexdigest()[:32]
+                return token_budget_key(value[7:])
         return "ip:" + client_ip(scope, self.settings)

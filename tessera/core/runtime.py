@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends, Request
-from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection
@@ -18,6 +18,8 @@ from tessera.core.config import Settings
 from tessera.core.db import create_engine, session_scope, sessionmaker
 from tessera.core.outbox import HandlerGroups, InProcessPublisher, Publisher, Relay
 from tessera.core.ratelimit import RateLimiter
+from tessera.core.redis_client import RedisClient, open_redis, pubsub_client
+from tessera.core.replica import Replica
 from tessera.core.storage import Storage, open_storage
 from tessera.core.streaming import Hub, MemoryHub, RedisHub
 
@@ -27,6 +29,7 @@ __all__ = [
     "RuntimeDep",
     "SessionDep",
     "SettingsDep",
+    "act_for",
     "base_url",
     "links",
     "runtime_of",
@@ -43,7 +46,8 @@ class Runtime:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    redis: Redis | None
+    redis: RedisClient | None
+    """One Redis server's client, or a Redis Cluster's (`TESSERA_REDIS_CLUSTER`)."""
     cache: Cache
     limiter: RateLimiter
     storage: Storage
@@ -57,14 +61,21 @@ class Runtime:
     """With `TESSERA_BROKER_URL`: the worker consuming the default group's queue."""
     groups: dict[str, InProcessPublisher] = field(default_factory=dict)
     consumers: dict[str, Consumer] = field(default_factory=dict)
+    phase: Literal["starting", "serving", "draining"] = "starting"
+    """Where the process is in its life; `/health/ready` answers 503 unless serving."""
+    replica: Replica | None = None
+    """With `TESSERA_DATABASE_REPLICA_URL`: the engine GET and HEAD requests read from."""
 
     @classmethod
     def open(cls, settings: Settings) -> Runtime:
         engine = create_engine(settings)
-        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        redis = open_redis(settings)
         cache: Cache = RedisCache(redis, settings.redis_prefix) if redis else MemoryCache()
-        streams: Hub = RedisHub(redis, settings.redis_prefix) if redis else MemoryHub()
-        handlers = InProcessPublisher()
+        streams: Hub = MemoryHub()
+        if redis is not None:
+            events = pubsub_client(settings, redis)
+            streams = RedisHub(events, settings.redis_prefix, owns_client=events is not redis)
+        handlers = InProcessPublisher(group=DEFAULT_GROUP)
         groups = {DEFAULT_GROUP: handlers}
         if settings.broker_url:
 
@@ -77,10 +88,11 @@ class Runtime:
         else:
             publisher = HandlerGroups(groups)
         relay = Relay(engine, publisher)
+        replica = Replica(settings, engine, redis, cache) if settings.database_replica_url else None
         runtime = cls(
             settings=settings,
             engine=engine,
-            sessions=sessionmaker(engine, cache, relay.wake),
+            sessions=sessionmaker(engine, cache, relay.wake, replica),
             redis=redis,
             cache=cache,
             limiter=RateLimiter(settings),
@@ -89,6 +101,7 @@ class Runtime:
             handlers=handlers,
             streams=streams,
             groups=groups,
+            replica=replica,
         )
         runtime.consumer = runtime._consumer_for(DEFAULT_GROUP)
         return runtime
@@ -98,7 +111,7 @@ class Runtime:
         with a broker, a queue `<exchange>.<name>` of its own, so that its failures never
         redeliver another group's events. Call it before `start()`."""
         if name not in self.groups:
-            self.groups[name] = InProcessPublisher(process_wide=False)
+            self.groups[name] = InProcessPublisher(process_wide=False, group=name)
             self._consumer_for(name)
         return self.groups[name]
 
@@ -124,13 +137,23 @@ class Runtime:
             if worker:
                 for consumer in self.consumers.values():
                     consumer.start()
+        self.phase = "serving"
+
+    def drain(self) -> None:
+        """The process is stopping: from now on it reports itself not ready."""
+        self.phase = "draining"
 
     async def close(self) -> None:
+        """Release everything; event handlers under way get `shutdown_timeout` seconds
+        to finish (what they leave unacknowledged, the broker delivers again)."""
+        self.drain()
         await self.streams.close()
-        for consumer in self.consumers.values():
-            await consumer.close()
+        grace = self.settings.shutdown_timeout
+        await asyncio.gather(*(consumer.close(grace) for consumer in self.consumers.values()))
         await self.relay.close()
         await self.storage.close()
+        if self.replica is not None:
+            await self.replica.close()
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()
@@ -174,12 +197,25 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with session_scope(runtime_of(request).sessions) as session:
+    runtime = runtime_of(request)
+    async with session_scope(runtime.sessions) as session:
+        if runtime.replica is not None:
+            await runtime.replica.attach(request, session)
         yield session
 
 
 SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
-"""The request's transaction: committed after the route returns, before the response."""
+"""The request's transaction: committed after the route returns, before the response.
+With a replica, a GET or HEAD request's plain reads go to it (`core/replica.py`)."""
+
+
+async def act_for(request: HTTPConnection, account_id: int) -> None:
+    """The request acts for this account (the owner of its token): with a replica, what
+    it writes is remembered for the account, and its reads see the account's writes.
+    Call it before the request's first query (authentication does)."""
+    replica = runtime_of(request).replica
+    if replica is not None:
+        await replica.act_for(request, account_id)
 
 
 _HTTP_SCHEMES = {"ws": "http", "wss": "https"}

@@ -193,11 +193,13 @@ class RedisHub:
 
     Channel names carry the instance's key prefix, so several instances can share a
     Redis. A subscription is live once Redis confirmed it, so that a client that saw
-    its stream open misses nothing published after.
+    its stream open misses nothing published after. On a Redis Cluster, `redis` is one
+    node's client: classic pub/sub reaches subscribers on every node.
     """
 
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    def __init__(self, redis: Redis, prefix: str, *, owns_client: bool = False) -> None:
         self._redis = redis
+        self._owns_client = owns_client
         self._prefix = prefix + "stream:"
         self._local = _Local()
         self._pubsub: PubSub | None = None
@@ -319,3 +321,5 @@ class RedisHub:
         if pubsub is not None:
             with contextlib.suppress(Exception):
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
+        if self._owns_client:
+            await self._redis.aclose()

@@ -9,6 +9,7 @@ current state (the follow graph, the post) and may run twice with the same outco
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -17,7 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera import accounts, posts
 from tessera.core.db import after_commit
+from tessera.core.observability import FANOUT_FEEDS, FANOUT_SECONDS
 from tessera.core.pagination import Page
+from tessera.core.replica import primary_reads
 from tessera.core.runtime import Runtime
 from tessera.core.streaming import Hub, user_channel
 from tessera.feed.stores import FeedStore, RedisFeedStore, SqlFeedStore
@@ -62,6 +65,7 @@ async def _is_celebrity(session: AsyncSession, feeds: Feeds, account_id: int) ->
 
 async def fan_out(session: AsyncSession, feeds: Feeds, post_id: int) -> None:
     """Push a new post into its author's followers' feeds (unless a celebrity's)."""
+    started = time.perf_counter()
     facts = await posts.feed_facts(session, post_id)
     if facts is None or not facts.for_home:
         return
@@ -71,6 +75,8 @@ async def fan_out(session: AsyncSession, feeds: Feeds, post_id: int) -> None:
     if len(followers) > feeds.threshold:
         followers = []  # became a celebrity between the two reads: merged at read time
     await feeds.store.add(session, followers, post_id, facts.author_id)
+    FANOUT_SECONDS.observe(time.perf_counter() - started)
+    FANOUT_FEEDS.inc(len(followers))
     _announce(session, feeds, [facts.author_id, *followers], "update", post_id)
 
 
@@ -102,7 +108,9 @@ async def remove_post(session: AsyncSession, feeds: Feeds, post_id: int, author_
 
 async def rebuild(session: AsyncSession, feeds: Feeds, account_id: int) -> None:
     """Fill a missing feed from the database: the newest posts of the followed accounts
-    that are fanned out to (celebrities are merged at read time anyway)."""
+    that are fanned out to (celebrities are merged at read time anyway). Read from the
+    primary: what a lagging replica has not seen yet would be missing for good."""
+    primary_reads(session)
     followed = await accounts.followed_ids(session, account_id)
     celebrities = set(
         await accounts.followed_ids(session, account_id, more_followers_than=feeds.threshold)

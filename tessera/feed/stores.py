@@ -4,10 +4,15 @@ A feed holds the ids of posts pushed to its owner (fan-out, backfill), newest ke
 capped at `TESSERA_FEED_SIZE`. Its owner's own posts and celebrities' posts are not in
 it: they are merged in when the feed is read. Every write may be repeated (delivery is
 at-least-once) and leaves the same result.
+
+On a Redis Cluster a script may only touch keys of one slot. A feed's keys carry its
+owner's shard tag (`core.redis_client.owner_tag`), so the fan-out groups feeds by shard:
+one script call per shard's chunk, at most `SHARDS` groups whatever the follower count.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from typing import Protocol, TypeVar, cast
 
@@ -16,10 +21,12 @@ from redis.commands.core import AsyncScript
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera import posts
+from tessera.core.ids import shard_of
 from tessera.core.pagination import Page
+from tessera.core.redis_client import RedisClient, owner_tag
 from tessera.feed import repository
 
-__all__ = ["BATCH", "FeedStore", "RedisFeedStore", "SqlFeedStore"]
+__all__ = ["BATCH", "FeedStore", "RedisFeedStore", "SqlFeedStore", "feed_key"]
 
 T = TypeVar("T")
 
@@ -134,22 +141,28 @@ SLACK = 16
 precision (about 16 at today's ids) may share a score; exact bounds are applied after."""
 
 
+def feed_key(prefix: str, account_id: int) -> str:
+    """The Redis key of one home feed (`prefix`: `TESSERA_REDIS_PREFIX`)."""
+    return f"{prefix}feed:{owner_tag(account_id)}:{account_id}"
+
+
 class RedisFeedStore:
     """A sorted set per feed (member and score: the post id) and a marker key set once
-    the feed was built, so that an empty feed differs from a missing (flushed) one."""
+    the feed was built, so that an empty feed differs from a missing (flushed) one. Both
+    keys of a feed share a hash slot (a rebuild writes them in one transaction)."""
 
-    def __init__(self, redis: Redis, prefix: str, size: int) -> None:
+    def __init__(self, redis: RedisClient, prefix: str, size: int) -> None:
         self.redis = redis
-        self.prefix = prefix + "feed:"
+        self.prefix = prefix
         self.size = size
         self._add = redis.register_script(_ADD)
         self._remove = redis.register_script(_REMOVE)
 
     def key(self, account_id: int) -> str:
-        return f"{self.prefix}{account_id}"
+        return feed_key(self.prefix, account_id)
 
     def marker(self, account_id: int) -> str:
-        return f"{self.prefix}{account_id}:built"
+        return f"{self.key(account_id)}:built"
 
     async def add(
         self, session: AsyncSession, account_ids: Sequence[int], post_id: int, author_id: int
@@ -163,13 +176,28 @@ class RedisFeedStore:
     ) -> None:
         """Run a per-feed script over many feeds: `SCRIPT_KEYS` feeds per call,
         `SCRIPT_CALLS` calls per pipeline (one round trip)."""
-        # Not Redis Cluster safe: one call's keys span many users, hence many hash slots.
-        # In cluster mode the batches would be grouped per slot instead.
+        redis = self.redis
+        if not isinstance(redis, Redis):  # a Redis Cluster
+            await self._each_shard(script, account_ids, args)
+            return
         for calls in batched(account_ids, SCRIPT_KEYS * SCRIPT_CALLS):
-            async with self.redis.pipeline(transaction=False) as pipe:
+            async with redis.pipeline(transaction=False) as pipe:
                 for chunk in batched(calls, SCRIPT_KEYS):
                     await script([self.key(a) for a in chunk], args, client=pipe)
                 await pipe.execute()
+
+    async def _each_shard(
+        self, script: AsyncScript, account_ids: Sequence[int], args: list[int]
+    ) -> None:
+        """The cluster's way: a call's keys must share a slot, so one call per shard's
+        chunk of `SCRIPT_KEYS` feeds. A cluster client pipelines no script, and concurrent
+        calls gained nothing when measured, so the calls go one after the other."""
+        shards: defaultdict[int, list[int]] = defaultdict(list)
+        for account_id in account_ids:
+            shards[shard_of(account_id)].append(account_id)
+        for members in shards.values():
+            for chunk in batched(members, SCRIPT_KEYS):
+                await script([self.key(a) for a in chunk], args)
 
     async def add_entries(
         self, session: AsyncSession, account_id: int, entries: Sequence[tuple[int, int]]

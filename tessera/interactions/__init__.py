@@ -5,6 +5,11 @@ listed here.
 """
 
 from tessera.interactions.api import router as api_router
-from tessera.interactions.public import subscribe_handlers, viewer_marks
+from tessera.interactions.public import (
+    favourite,
+    subscribe_handlers,
+    unfavourite,
+    viewer_marks,
+)
 
-__all__ = ["api_router", "subscribe_handlers", "viewer_marks"]
+__all__ = ["api_router", "favourite", "subscribe_handlers", "unfavourite", "viewer_marks"]

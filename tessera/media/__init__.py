@@ -6,19 +6,24 @@ Other services use only what is listed here.
 from tessera.media.api import router as api_router
 from tessera.media.public import (
     BulkAttachment,
+    PreparedPhoto,
     ProfileImage,
     StoredPhoto,
     attach_to_post,
     attachments_of_posts,
     bulk_insert_attachments,
     delete_post_media,
+    describe,
+    prepare_photo,
     process_profile_image,
+    save_photo,
     store_photo,
     store_profile_image,
 )
 
 __all__ = [
     "BulkAttachment",
+    "PreparedPhoto",
     "ProfileImage",
     "StoredPhoto",
     "api_router",
@@ -26,7 +31,10 @@ __all__ = [
     "attachments_of_posts",
     "bulk_insert_attachments",
     "delete_post_media",
+    "describe",
+    "prepare_photo",
     "process_profile_image",
+    "save_photo",
     "store_photo",
     "store_profile_image",
 ]

@@ -49,17 +49,15 @@ async def upload(
     settings = runtime.settings
     if form.file is None:
         raise ValidationFailed.one("file", "ERR_BLANK", "can't be blank")
-    service.check_description(form.description)
     focus = service.parse_focus(form.focus) or (0.0, 0.0)
     data = await form.file.read(settings.media_size_limit + 1)
-    service.check_size(settings, len(data))
-    processed = await service.render_photo(settings, data, focus)
-    files = await service.store_renditions(runtime.storage, settings.signing_key, processed)
-    media = await service.create(
+    processed = await service.prepare_upload(settings, data, form.description, focus)
+    media = await service.save_upload(
         session,
+        runtime.storage,
+        settings,
         account_id=account_id,
         processed=processed,
-        files=files,
         description=form.description,
         focus=focus,
     )

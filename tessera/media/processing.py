@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import blurhash
 import pyvips
 
+from tessera.core.observability import MEDIA_PROCESSING_SECONDS
+
 __all__ = [
     "DecodeError",
     "Limits",
@@ -161,6 +163,11 @@ def _load(data: bytes, width: int, height: int, crop: str = "none") -> pyvips.Im
 
 def process(data: bytes, limits: Limits, focus: tuple[float, float] = (0.0, 0.0)) -> Processed:
     """Validate and render every variant; raises a MediaError subclass for bad input."""
+    with MEDIA_PROCESSING_SECONDS.labels("photo").time():
+        return _process(data, limits, focus)
+
+
+def _process(data: bytes, limits: Limits, focus: tuple[float, float]) -> Processed:
     mime_type, width, height = _validate(data, limits)
     try:
         largest = _load(data, WIDTHS["original"], 10_000_000)
@@ -177,6 +184,11 @@ def process(data: bytes, limits: Limits, focus: tuple[float, float] = (0.0, 0.0)
 
 def profile_image(data: bytes, limits: Limits, kind: str) -> dict[str, Rendition]:
     """An avatar (squares of 400 and 80) or a header (1500×500), cropped at the centre."""
+    with MEDIA_PROCESSING_SECONDS.labels(kind).time():
+        return _profile_image(data, limits, kind)
+
+
+def _profile_image(data: bytes, limits: Limits, kind: str) -> dict[str, Rendition]:
     _validate(data, limits)
     try:
         if kind == "avatar":

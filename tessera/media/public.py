@@ -17,6 +17,9 @@ from tessera.core.runtime import Links, Runtime
 from tessera.media import processing, render, repository, service
 
 ProfileImage = processing.Processed
+PreparedPhoto = processing.Processed
+"""An upload checked and processed, not yet stored."""
+NO_FOCUS = (0.0, 0.0)
 
 
 async def process_profile_image(
@@ -44,6 +47,45 @@ async def store_profile_image(runtime: Runtime, image: ProfileImage) -> dict[str
     """Store a processed profile image; returns each rendition's JPEG key."""
     files = await service.store_renditions(runtime.storage, runtime.settings.signing_key, image)
     return {name: str(entry["jpeg"]) for name, entry in files.items()}
+
+
+# -- uploads (the web app) ----------------------------------------------------------------
+
+
+async def prepare_photo(runtime: Runtime, data: bytes, description: str) -> PreparedPhoto:
+    """`POST /api/v2/media`'s checks and processing: 413 for a file over the limit, 422
+    naming what is wrong with any other; nothing is stored yet, so a caller with several
+    photos can refuse them all before any is written."""
+    return await service.prepare_upload(runtime.settings, data, description, NO_FOCUS)
+
+
+async def save_photo(
+    session: AsyncSession,
+    runtime: Runtime,
+    account_id: int,
+    photo: PreparedPhoto,
+    description: str,
+    urls: Links,
+) -> dict[str, Any]:
+    """Store a prepared photo as the account's upload (not yet in a post); its
+    MediaAttachment entity."""
+    media = await service.save_upload(
+        session,
+        runtime.storage,
+        runtime.settings,
+        account_id=account_id,
+        processed=photo,
+        description=description,
+        focus=NO_FOCUS,
+    )
+    return render.media_attachment(media, urls)
+
+
+async def describe(session: AsyncSession, account_id: int, media_id: int, description: str) -> None:
+    """`PUT /api/v1/media/:id` with alt text: the account's own upload not yet in a
+    post (404 otherwise); 422 for a description that is too long."""
+    media = await service.own_unattached_media(session, account_id, media_id)
+    await service.update(session, media, description=description, focus=None)
 
 
 # -- photos of posts (called by the posts service) --------------------------------------

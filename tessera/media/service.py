@@ -89,6 +89,38 @@ async def store_renditions(
     return files
 
 
+async def prepare_upload(
+    settings: Settings, data: bytes, description: str, focus: tuple[float, float]
+) -> processing.Processed:
+    """Every check of an upload, and its processing; nothing is stored yet, so a caller
+    with several photos can refuse them all before any is written."""
+    check_description(description)
+    check_size(settings, len(data))
+    return await render_photo(settings, data, focus)
+
+
+async def save_upload(
+    session: AsyncSession,
+    storage: Storage,
+    settings: Settings,
+    *,
+    account_id: int,
+    processed: processing.Processed,
+    description: str,
+    focus: tuple[float, float],
+) -> MediaAttachment:
+    """Store a prepared upload's renditions and write its row (not yet in any post)."""
+    files = await store_renditions(storage, settings.signing_key, processed)
+    return await create(
+        session,
+        account_id=account_id,
+        processed=processed,
+        files=files,
+        description=description,
+        focus=focus,
+    )
+
+
 async def create(
     session: AsyncSession,
     *,

@@ -10,10 +10,13 @@ from tessera.notifications.public import (
     Created,
     CreatedHook,
     WebPush,
+    mark_read,
+    notification_page,
     on_created,
     render_notifications,
     start_web_push,
     subscribe_handlers,
+    unread_count,
 )
 from tessera.notifications.push_api import router as push_router
 
@@ -23,9 +26,12 @@ __all__ = [
     "CreatedHook",
     "WebPush",
     "api_router",
+    "mark_read",
+    "notification_page",
     "on_created",
     "push_router",
     "render_notifications",
     "start_web_push",
     "subscribe_handlers",
+    "unread_count",
 ]

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera.core.pagination import Page
 from tessera.core.runtime import Links
+from tessera.core.storage import Storage
 from tessera.posts import render, repository, service, text
 from tessera.posts.marks import Marks, ViewerMarks, use_viewer_marks
 from tessera.posts.service import FeedFacts, NotificationFacts
@@ -21,10 +22,14 @@ __all__ = [
     "Marks",
     "NotificationFacts",
     "ViewerMarks",
+    "account_gallery",
     "add_favourites",
     "authors_of",
     "bulk_insert_posts",
+    "comments_of",
     "count_posts",
+    "create_post",
+    "delete_post",
     "feed_facts",
     "home_posts_of",
     "notification_facts",
@@ -82,16 +87,78 @@ async def home_posts_of(
 
 
 async def public_post_ids(
-    session: AsyncSession, page: Page, *, only_media: bool = False
+    session: AsyncSession, page: Page, *, only_media: bool = False, tagged: str | None = None
 ) -> list[int]:
-    """Ids of one page of public posts (not comments), newest first; render them with
-    `render_statuses`, which also drops locked accounts' posts for non-followers."""
-    return await service.public_post_ids(session, page, only_media=only_media)
+    """Ids of one page of public posts (not comments), newest first, with the hashtag
+    `tagged` if given; render them with `render_statuses`, which also drops locked
+    accounts' posts for non-followers."""
+    return await service.public_post_ids(session, page, only_media=only_media, tagged=tagged)
 
 
 async def authors_of(session: AsyncSession, post_ids: Collection[int]) -> dict[int, int]:
     """{post id: author id} for the posts that still exist."""
     return await service.authors_of(session, post_ids)
+
+
+# -- the web app ---------------------------------------------------------------------------
+
+
+async def create_post(
+    session: AsyncSession,
+    account_id: int,
+    app_id: int | None,
+    *,
+    caption: str,
+    media_ids: Sequence[str],
+    in_reply_to_id: str | None,
+    local_domain: str,
+    idempotency_key: str | None = None,
+) -> int:
+    """`POST /api/v1/statuses`: a post of 1-10 of the account's uploads in this order,
+    or (with `in_reply_to_id`) a comment; its id. Every broken rule is named in one 422."""
+    post = await service.create_post(
+        session,
+        account_id=account_id,
+        app_id=app_id,
+        draft=service.Draft(
+            status=caption, media_ids=list(media_ids), in_reply_to_id=in_reply_to_id
+        ),
+        local_domain=local_domain,
+        idempotency_key=idempotency_key,
+    )
+    return post.id
+
+
+async def delete_post(
+    session: AsyncSession, storage: Storage, account_id: int, post_id: int
+) -> int | None:
+    """`DELETE /api/v1/statuses/:id`: by its author, or for a comment by the author of
+    the post it is under (anyone else: 404). Returns the post a comment answered."""
+    post = await service.deletable_post(session, account_id, post_id)
+    await service.delete_post(session, storage, post)
+    return post.in_reply_to_id
+
+
+async def comments_of(
+    session: AsyncSession, viewer_id: int | None, post_id: int, urls: Links
+) -> list[dict[str, Any]]:
+    """The comments under a post the viewer may see (404 otherwise), in thread order,
+    as `GET /api/v1/statuses/:id/context` gives its descendants."""
+    post = await service.visible_post(session, viewer_id, post_id)
+    thread = await service.thread(session, viewer_id, post)
+    return await render.statuses(session, thread.descendants, urls, viewer_id)
+
+
+async def account_gallery(
+    session: AsyncSession, viewer_id: int | None, account_id: int, page: Page, urls: Links
+) -> tuple[list[int], list[dict[str, Any]]]:
+    """One page of the account's photo posts (no comments) that the viewer may see: the
+    ids read (the page's cursors) and their Status entities; none for a locked account
+    the viewer does not follow."""
+    found = await service.account_posts(
+        session, viewer_id, account_id, page, only_media=True, exclude_replies=True
+    )
+    return [post.id for post in found], await render.timeline(session, found, urls, viewer_id)
 
 
 # -- bulk loading (`tessera seed`) ------------------------------------------------------

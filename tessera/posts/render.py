@@ -4,7 +4,6 @@ whatever the number of posts on the page."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -13,16 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tessera import accounts, media
 from tessera.core.cache import read_through
-from tessera.core.db import cache_of
+from tessera.core.db import cache_of, iso
 from tessera.core.runtime import Links
 from tessera.posts import service, text
 from tessera.posts.marks import Marks, viewer_marks
 from tessera.posts.models import Post
-
-
-def iso(moment: datetime) -> str:
-    """RFC 3339 with milliseconds and `Z`, as Mastodon writes it."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 async def timeline(

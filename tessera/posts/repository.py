@@ -181,11 +181,18 @@ async def top_level_posts_of(
     return newest_first(rows, page)
 
 
-async def public_post_ids(session: AsyncSession, page: Page, *, only_media: bool) -> list[int]:
-    """One page of public posts (not comments), newest first."""
+async def public_post_ids(
+    session: AsyncSession, page: Page, *, only_media: bool, tagged: str | None = None
+) -> list[int]:
+    """One page of public posts (not comments), newest first; with `tagged`, only those
+    with that hashtag (lower-cased), read through the tag index."""
     statement = select(Post.id).where(Post.visibility == "public", Post.in_reply_to_id.is_(None))
     if only_media:
         statement = statement.where(Post.media_count > 0)
+    if tagged is not None:
+        statement = statement.where(
+            Post.id.in_(select(PostTag.post_id).where(PostTag.name == tagged.lower()))
+        )
     return newest_first(list(await session.scalars(within(statement, Post.id, page))), page)
 
 

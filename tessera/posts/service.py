@@ -272,8 +272,10 @@ async def home_posts_of(
     return await repository.top_level_posts_of(session, author_ids, page)
 
 
-async def public_post_ids(session: AsyncSession, page: Page, *, only_media: bool) -> list[int]:
-    return await repository.public_post_ids(session, page, only_media=only_media)
+async def public_post_ids(
+    session: AsyncSession, page: Page, *, only_media: bool, tagged: str | None = None
+) -> list[int]:
+    return await repository.public_post_ids(session, page, only_media=only_media, tagged=tagged)
 
 
 async def authors_of(session: AsyncSession, post_ids: Collection[int]) -> dict[int, int]:

@@ -8,6 +8,7 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from fastapi import FastAPI
@@ -25,6 +26,10 @@ ALL_SCOPES = "read write follow push"
 
 _HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
 _CODE = re.compile(r'<code id="code">([^<]+)</code>')
+_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
+_HIDDEN_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+BROWSING = {"Accept": "text/html,application/xhtml+xml"}
+"""What a browser sends when it follows a link or a form."""
 
 
 def app_of(client: httpx.AsyncClient) -> FastAPI:
@@ -184,6 +189,32 @@ async def me(client: httpx.AsyncClient, token: str) -> httpx.Response:
     return await client.get("/api/v1/accounts/verify_credentials", headers=bearer(token))
 
 
+def csrf_of(page: str) -> str:
+    """The CSRF token a page carries (in its `<meta>` tag, or else in a form)."""
+    found = _META.search(page) or _HIDDEN_CSRF.search(page)
+    assert found, "the page carries no CSRF token"
+    return html.unescape(found.group(1))
+
+
+async def web_log_in(
+    browser: httpx.AsyncClient, login: str, password: str, next_url: str = "/"
+) -> httpx.Response:
+    """Sends the shared log-in page's form (web app and OAuth authorization alike) as a
+    browser does; the answer is left to the test."""
+    page = await browser.get("/login", params={"next": next_url}, headers=BROWSING)
+    assert page.status_code == 200, page.text
+    return await browser.post(
+        "/login",
+        data={
+            "csrf_token": csrf_of(page.text),
+            "login": login,
+            "password": password,
+            "next": next_url,
+        },
+        headers=BROWSING,
+    )
+
+
 def hidden_fields(page: str) -> dict[str, str]:
     """The hidden inputs of the consent form, as a browser would send them back."""
     return {name: html.unescape(value) for name, value in _HIDDEN.findall(page)}
@@ -214,10 +245,21 @@ async def open_consent_page(
     app: dict[str, Any],
     *,
     redirect_uri: str,
+    user: User,
     scope: str = ALL_SCOPES,
     **extra: str,
 ) -> dict[str, str]:
-    """GETs the authorization page and returns the form a browser would submit."""
+    """Opens the authorization page as a browser does: sent to the shared log-in page
+    (when `browser` has no session), logs in as `user`, comes back to the consent page;
+    returns the form a browser would submit."""
     response = await authorize_page(browser, app, redirect_uri=redirect_uri, scope=scope, **extra)
+    if response.status_code == 303:
+        login_page = response.headers["location"]
+        assert login_page.startswith("/login?next="), login_page
+        next_url = parse_qs(urlsplit(login_page).query)["next"][0]
+        logged_in = await web_log_in(browser, user.username, user.password, next_url)
+        assert logged_in.status_code == 303, logged_in.text
+        assert logged_in.headers["location"] == next_url
+        response = await browser.get(next_url)
     assert response.status_code == 200, response.text
     return hidden_fields(response.text)

@@ -33,6 +33,7 @@ from tests.accounts.helpers import (
     shown_code,
     sibling,
     token_request,
+    web_log_in,
 )
 from tests.conftest import AppFactory, MakeUser, OAuthClient, User
 
@@ -454,6 +455,8 @@ async def test_refresh_token_of_another_app_is_rejected(
 
 
 # -- the authorization code flow -----------------------------------------------------------
+# The consent page is the web app's: a browser without a session is sent to the shared
+# log-in page first (the web tests cover that page itself), then asked to approve.
 
 
 async def _callback_app(client: httpx.AsyncClient, scopes: str = ALL_SCOPES) -> dict[str, Any]:
@@ -461,10 +464,9 @@ async def _callback_app(client: httpx.AsyncClient, scopes: str = ALL_SCOPES) -> 
 
 
 async def _submit(
-    browser: httpx.AsyncClient, form: dict[str, str], user: User, **changes: str
+    browser: httpx.AsyncClient, form: dict[str, str], **changes: str
 ) -> httpx.Response:
-    data = {**form, "login": user.username, "password": user.password, "decision": "approve"}
-    return await browser.post("/oauth/authorize", data={**data, **changes})
+    return await browser.post("/oauth/authorize", data={**form, "decision": "approve", **changes})
 
 
 def _query(location: str) -> dict[str, list[str]]:
@@ -474,10 +476,10 @@ def _query(location: str) -> dict[str, list[str]]:
 
 
 async def _code(client: httpx.AsyncClient, app: dict[str, Any], user: User, **extra: str) -> str:
-    """A fresh authorization code for `user`, through the consent page."""
+    """A fresh authorization code for `user`, through the log-in and consent pages."""
     async with sibling(client) as browser:
-        form = await open_consent_page(browser, app, redirect_uri=CALLBACK, **extra)
-        response = await _submit(browser, form, user)
+        form = await open_consent_page(browser, app, redirect_uri=CALLBACK, user=user, **extra)
+        response = await _submit(browser, form)
     assert response.status_code == 303, response.text
     return _query(response.headers["location"])["code"][0]
 
@@ -496,9 +498,34 @@ async def _exchange(
     return await client.post("/oauth/token", data={k: v for k, v in data.items() if v})
 
 
-async def test_authorize_page_shows_the_app_and_its_scopes(client: httpx.AsyncClient) -> None:
+async def test_authorize_sends_a_browser_without_a_session_to_the_log_in_page(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    user = await make_user("authlogin")
+    app = await _callback_app(client)
+    async with sibling(client) as browser:
+        response = await authorize_page(browser, app, redirect_uri=CALLBACK, state="s 1")
+        assert response.status_code == 303
+        location = response.headers["location"]
+        assert location.startswith("/login?next=")
+        back = parse_qs(urlsplit(location).query)["next"][0]
+        assert back.startswith("/oauth/authorize?")
+        assert parse_qs(urlsplit(back).query)["state"] == ["s 1"]
+        assert (await web_log_in(browser, user.username, user.password, back)).headers[
+            "location"
+        ] == back
+        consent = await browser.get(back)
+    assert consent.status_code == 200
+    assert hidden_fields(consent.text)["state"] == "s 1"
+
+
+async def test_authorize_page_shows_the_app_and_its_scopes(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    user = await make_user("consent")
     app = await register_app(client, name="Pretty <Photos>", scopes="read write", redirect_uris=OOB)
     async with sibling(client) as browser:
+        await open_consent_page(browser, app, redirect_uri=OOB, user=user, scope="read write")
         response = await authorize_page(browser, app, redirect_uri=OOB, scope="read write")
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/html")
@@ -506,13 +533,16 @@ async def test_authorize_page_shows_the_app_and_its_scopes(client: httpx.AsyncCl
         assert "<Photos>" not in response.text
         assert "<code>read</code>" in response.text
         assert "<code>write</code>" in response.text
+        assert f"@{user.username}" in response.text
         assert browser.cookies.get("tessera_csrf")
-        assert "tessera_csrf=" in response.headers["set-cookie"]
-        assert "httponly" in response.headers["set-cookie"].lower()
         assert response.headers["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
 
 
-async def test_authorize_page_tolerates_mastodon_py_junk(client: httpx.AsyncClient) -> None:
+async def test_authorize_page_tolerates_mastodon_py_junk(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    user = await make_user("junk")
     app = await register_app(client)
     url = (
         f"/oauth/authorize?client_id={app['client_id']}&response_type=code"
@@ -520,26 +550,32 @@ async def test_authorize_page_tolerates_mastodon_py_junk(client: httpx.AsyncClie
         "&force_login=False&state=None&lang=None"
     )
     async with sibling(client) as browser:
+        assert (await web_log_in(browser, user.username, user.password)).status_code == 303
         response = await browser.get(url)
     assert response.status_code == 200, response.text
     for scope in ("read", "write", "follow", "push"):
         assert f"<code>{scope}</code>" in response.text
 
 
-async def test_authorize_page_defaults_to_read(client: httpx.AsyncClient) -> None:
+async def test_authorize_page_defaults_to_read(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    user = await make_user("defread")
     app = await register_app(client)
     async with sibling(client) as browser:
-        response = await authorize_page(browser, app, redirect_uri=OOB)
-    assert response.status_code == 200
-    assert "<code>read</code>" in response.text
-    assert "<code>write</code>" not in response.text
+        form = await open_consent_page(browser, app, redirect_uri=OOB, user=user, scope="")
+    assert form["scope"] == "read"
 
 
-async def test_authorize_page_rejects_bad_requests(client: httpx.AsyncClient) -> None:
+async def test_authorize_page_rejects_bad_requests(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    user = await make_user("badauth")
     app = await _callback_app(client, scopes="read")
     good = {"response_type": "code", "client_id": app["client_id"], "redirect_uri": CALLBACK}
     bad_requests = [
         {**good, "client_id": "unknown-client"},
+        {**good, "client_id": "tessera-web"},  # the web app's own client: never by this way
         {**good, "redirect_uri": "https://evil.example/cb"},
         {**good, "redirect_uri": ""},
         {**good, "response_type": "token"},
@@ -548,13 +584,15 @@ async def test_authorize_page_rejects_bad_requests(client: httpx.AsyncClient) ->
         {**good, "code_challenge": "x" * 129, "code_challenge_method": "S256"},
         {**good, "code_challenge": "x" * 42, "code_challenge_method": "S256"},
     ]
-    async with sibling(client) as browser:
+    async with sibling(client) as stranger, sibling(client) as browser:
+        assert (await web_log_in(browser, user.username, user.password)).status_code == 303
         for params in bad_requests:
-            response = await browser.get("/oauth/authorize", params=params)
-            assert response.status_code == 400, params
-            assert "error" in response.json()
-        # A bad request never redirects to the unregistered address.
-        assert "location" not in response.headers
+            # Refused at once, before any log-in, and never redirected to the app.
+            for who in (stranger, browser):
+                response = await who.get("/oauth/authorize", params=params)
+                assert response.status_code == 400, params
+                assert response.headers["content-type"].startswith("text/html")
+                assert "location" not in response.headers
 
 
 async def test_authorization_code_flow_with_a_redirect(
@@ -564,9 +602,9 @@ async def test_authorization_code_flow_with_a_redirect(
     app = await _callback_app(client)
     async with sibling(client) as browser:
         form = await open_consent_page(
-            browser, app, redirect_uri=CALLBACK, scope="read write", state="xyz 123"
+            browser, app, redirect_uri=CALLBACK, user=user, scope="read write", state="xyz 123"
         )
-        response = await _submit(browser, form, user)
+        response = await _submit(browser, form)
     assert response.status_code == 303
     query = _query(response.headers["location"])
     assert query["state"] == ["xyz 123"]
@@ -589,8 +627,12 @@ async def test_authorization_code_login_by_email(
     user = await make_user("codemail")
     app = await _callback_app(client)
     async with sibling(client) as browser:
-        form = await open_consent_page(browser, app, redirect_uri=CALLBACK)
-        response = await _submit(browser, form, user, login=user.email.upper())
+        response = await authorize_page(browser, app, redirect_uri=CALLBACK)
+        back = parse_qs(urlsplit(response.headers["location"]).query)["next"][0]
+        logged_in = await web_log_in(browser, user.email.upper(), user.password, back)
+        assert logged_in.status_code == 303
+        form = hidden_fields((await browser.get(back)).text)
+        response = await _submit(browser, form)
     assert response.status_code == 303
     assert "state" not in _query(response.headers["location"])
 
@@ -601,8 +643,8 @@ async def test_authorization_code_out_of_band_shows_the_code(
     user = await make_user("oob")
     app = await _callback_app(client)
     async with sibling(client) as browser:
-        form = await open_consent_page(browser, app, redirect_uri=OOB)
-        response = await _submit(browser, form, user)
+        form = await open_consent_page(browser, app, redirect_uri=OOB, user=user)
+        response = await _submit(browser, form)
     assert response.status_code == 200
     assert "location" not in response.headers
     code = shown_code(response.text)
@@ -613,35 +655,28 @@ async def test_authorization_code_out_of_band_shows_the_code(
     assert (await me(client, token.json()["access_token"])).json()["id"] == user.id
 
 
-async def test_authorize_with_a_wrong_password_shows_the_form_again(
+async def test_authorize_with_a_wrong_password_shows_the_log_in_page_again(
     client: httpx.AsyncClient, make_user: MakeUser
 ) -> None:
     user = await make_user("authwrong")
     app = await _callback_app(client)
     async with sibling(client) as browser:
-        form = await open_consent_page(browser, app, redirect_uri=CALLBACK)
-        response = await _submit(browser, form, user, password="not-the-password")
-        assert response.status_code == 401
-        assert "location" not in response.headers
-        assert "Invalid username, e-mail address or password" in response.text
-        assert shown_code(response.text) is None
-        assert "code=" not in response.text
-        # The form on the error page works for a second try.
-        retry = await browser.post(
-            "/oauth/authorize",
-            data={
-                **form,
-                "csrf_token": _csrf_of(response.text),
-                "login": user.username,
-                "password": user.password,
-            },
-        )
-    assert retry.status_code == 303
-    assert "code" in _query(retry.headers["location"])
-
-
-def _csrf_of(page: str) -> str:
-    return hidden_fields(page)["csrf_token"]
+        response = await authorize_page(browser, app, redirect_uri=CALLBACK)
+        back = parse_qs(urlsplit(response.headers["location"]).query)["next"][0]
+        wrong = await web_log_in(browser, user.username, "not-the-password", back)
+        assert wrong.status_code == 401
+        assert "location" not in wrong.headers
+        assert "incorrect" in wrong.text
+        assert shown_code(wrong.text) is None
+        # Still on the way to the consent page: the form keeps where to go next.
+        assert hidden_fields(wrong.text)["next"] == back
+        # The log-in page works for a second try.
+        retry = await web_log_in(browser, user.username, user.password, back)
+        assert retry.status_code == 303
+        form = hidden_fields((await browser.get(retry.headers["location"])).text)
+        answer = await _submit(browser, form)
+    assert answer.status_code == 303
+    assert "code" in _query(answer.headers["location"])
 
 
 async def test_authorize_requires_the_csrf_cookie_and_token(
@@ -650,22 +685,22 @@ async def test_authorize_requires_the_csrf_cookie_and_token(
     user = await make_user("csrf")
     app = await _callback_app(client)
     async with sibling(client) as browser, sibling(client) as stranger:
-        form = await open_consent_page(browser, app, redirect_uri=CALLBACK)
-        forged = await _submit(browser, form, user, csrf_token=form["csrf_token"] + "0")
-        assert forged.status_code == 400
+        form = await open_consent_page(browser, app, redirect_uri=CALLBACK, user=user)
+        forged = await _submit(browser, form, csrf_token=form["csrf_token"] + "0")
+        assert forged.status_code == 403
         assert "location" not in forged.headers
-        missing = await _submit(browser, {k: v for k, v in form.items() if k != "csrf_token"}, user)
-        assert missing.status_code == 400
-        # A page from another browser: the token does not match that browser's cookie.
-        other_form = await open_consent_page(stranger, app, redirect_uri=CALLBACK)
-        crossed = await _submit(browser, form, user, csrf_token=other_form["csrf_token"])
-        assert crossed.status_code == 400
+        missing = await _submit(browser, {k: v for k, v in form.items() if k != "csrf_token"})
+        assert missing.status_code == 403
+        # A page from another browser: the token does not match this browser's cookie.
+        other_form = await open_consent_page(stranger, app, redirect_uri=CALLBACK, user=user)
+        crossed = await _submit(browser, form, csrf_token=other_form["csrf_token"])
+        assert crossed.status_code == 403
         # No cookie at all (a cross-site POST).
         async with sibling(client) as cookieless:
-            no_cookie = await _submit(cookieless, form, user)
-        assert no_cookie.status_code == 400
+            no_cookie = await _submit(cookieless, form)
+        assert no_cookie.status_code == 403
         # The genuine form still works.
-        ok = await _submit(browser, form, user)
+        ok = await _submit(browser, form)
         assert ok.status_code == 303
 
 
@@ -675,10 +710,8 @@ async def test_authorize_deny_redirects_with_access_denied(
     user = await make_user("deny")
     app = await _callback_app(client)
     async with sibling(client) as browser:
-        form = await open_consent_page(browser, app, redirect_uri=CALLBACK, state="s1")
-        response = await browser.post(
-            "/oauth/authorize", data={**form, "decision": "deny", "login": user.username}
-        )
+        form = await open_consent_page(browser, app, redirect_uri=CALLBACK, user=user, state="s1")
+        response = await browser.post("/oauth/authorize", data={**form, "decision": "deny"})
     assert response.status_code == 303
     query = _query(response.headers["location"])
     assert query == {"error": ["access_denied"], "state": ["s1"]}

@@ -13,13 +13,10 @@ import pytest
 
 from tests.accounts.helpers import (
     ALL_SCOPES,
-    OOB,
     account_count,
     app_token,
     assert_sessions_returned,
-    authorize_page,
     bearer,
-    hidden_fields,
     me,
     password_grant,
     register_app,
@@ -27,6 +24,7 @@ from tests.accounts.helpers import (
     sign_up,
     unique_ip,
     unique_prefix,
+    web_log_in,
 )
 from tests.conftest import AppFactory, Backend, MakeUser, OAuthClient, unique_name
 
@@ -511,21 +509,22 @@ async def test_login_rate_limit_per_account(fresh_client: AppFactory, backend: B
         assert other.status_code == 400
 
 
-async def test_login_rate_limit_covers_the_authorize_form(
+async def test_login_rate_limit_covers_the_log_in_page(
     fresh_client: AppFactory, backend: Backend
 ) -> None:
+    """The web app's log-in page (which OAuth authorization uses too) and the password
+    grant share one budget per address."""
     limited = await _limited_login_client(fresh_client, backend)
     app = await register_app(limited)
     async with sibling(limited, unique_ip()) as browser:
-        response = await authorize_page(browser, app, redirect_uri=OOB)
-        form = {
-            "response_type": "code",
-            "client_id": app["client_id"],
-            "redirect_uri": OOB,
-            "csrf_token": hidden_fields(response.text)["csrf_token"],
-            "login": unique_name("nobody"),
-            "password": "wrong-password",
-        }
-        for _ in range(3):
-            assert (await browser.post("/oauth/authorize", data=form)).status_code == 401
-        _assert_rate_limited(await browser.post("/oauth/authorize", data=form), 3)
+        grant = await password_grant(browser, app, unique_name("nobody"), "wrong-password")
+        assert grant.status_code == 400
+        for _ in range(2):
+            wrong = await web_log_in(browser, unique_name("nobody"), "wrong-password")
+            assert wrong.status_code == 401
+        refused = await web_log_in(browser, unique_name("nobody"), "wrong-password")
+        assert refused.status_code == 429
+        assert refused.headers["content-type"].startswith("text/html")
+        assert "Too many requests" in refused.text
+        assert refused.headers["X-RateLimit-Remaining"] == "0"
+        _assert_rate_limited(await password_grant(browser, app, "someone", "password1"), 3)

@@ -89,6 +89,15 @@ def test_load_settings_raises_one_config_error(tmp_path: Path) -> None:
     assert "\n" not in message
 
 
+def test_a_redis_cluster_is_named_by_one_node_and_has_database_0_only(tmp_path: Path) -> None:
+    node = "redis://:secret@10.0.0.5:7000"
+    assert load_settings(data_dir=tmp_path, redis_url=node, redis_cluster=True).redis_cluster
+    with pytest.raises(ConfigError, match="TESSERA_REDIS_CLUSTER needs a redis:// or rediss://"):
+        load_settings(data_dir=tmp_path, redis_url=None, redis_cluster=True)
+    with pytest.raises(ConfigError, match="only database 0"):
+        load_settings(data_dir=tmp_path, redis_url=f"{node}/2", redis_cluster=True)
+
+
 def test_settings_are_parsed(tmp_path: Path) -> None:
     settings = load_settings(
         data_dir=tmp_path,

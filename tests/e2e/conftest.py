@@ -8,7 +8,9 @@ import secrets
 import struct
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from mastodon import Mastodon
@@ -20,10 +22,10 @@ SCOPES = ["read", "write", "follow", "push"]
 OOB = "urn:ietf:wg:oauth:2.0:oob"
 
 
-@pytest.fixture(scope="module")
-def server(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The base URL of a `tessera serve` process on a free port, stopped after the module."""
-    log = tmp_path_factory.mktemp("e2e") / "server.log"
+@contextmanager
+def serving(backend: Backend, log: Path) -> Iterator[str]:
+    """The base URL of a `tessera serve` process on the backend, stopped on exit; then
+    fails if the server logged an error."""
     url, process = serve({**os.environ, **backend.env}, log)
     try:
         yield url
@@ -31,6 +33,13 @@ def server(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         stop(process)
     errors = [line for line in log.read_text().splitlines() if '"level": "error"' in line]
     assert not errors, "the server logged errors:\n" + "\n".join(errors)
+
+
+@pytest.fixture(scope="module")
+def server(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The base URL of a `tessera serve` process on a free port, stopped after the module."""
+    with serving(backend, tmp_path_factory.mktemp("e2e") / "server.log") as url:
+        yield url
 
 
 @dataclass(frozen=True)

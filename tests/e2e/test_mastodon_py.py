@@ -133,7 +133,7 @@ def test_revoked_token_is_refused(server: str, client_app: ClientApp) -> None:
 
 
 class _FormReader(HTMLParser):
-    """Collects the hidden inputs of the authorize form and the text of `<code id="code">`."""
+    """Collects a form's hidden inputs and the text of `<code id="code">`."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -164,30 +164,41 @@ def _read(page: str) -> _FormReader:
 
 
 def test_authorization_code_flow(server: str, client_app: ClientApp) -> None:
+    """Mastodon.py's authorization URL in a browser: the shared log-in page first, then
+    the consent page, then the out-of-band code Mastodon.py trades for a token."""
     person = sign_up(server, client_app, "oauth")
     api = client(server, client_app)
     url = api.auth_request_url(redirect_uris=OOB, scopes=SCOPES, allow_http=True)
     assert url.startswith(f"{server}/oauth/authorize?")
 
     browser = requests.Session()
-    page = browser.get(url, timeout=10)
-    assert page.status_code == 200, page.text
-    hidden = _read(page.text).hidden
-    assert hidden["client_id"] == client_app.client_id
+    login_page = browser.get(url, timeout=10)  # redirected to /login?next=<that URL>
+    assert login_page.status_code == 200, login_page.text
+    assert login_page.url.startswith(f"{server}/login?next=")
+    hidden = _read(login_page.text).hidden
     assert hidden["csrf_token"]
+    assert hidden["next"].startswith("/oauth/authorize?")
 
     wrong = browser.post(
-        f"{server}/oauth/authorize",
+        f"{server}/login",
         data={**hidden, "login": person.username, "password": "nope"},
         timeout=10,
     )
     assert wrong.status_code == 401
     assert _read(wrong.text).code is None
 
-    answer = browser.post(
-        f"{server}/oauth/authorize",
+    consent = browser.post(
+        f"{server}/login",
         data={**hidden, "login": person.email, "password": person.password},
         timeout=10,
+    )
+    assert consent.status_code == 200, consent.text
+    assert consent.url.startswith(f"{server}/oauth/authorize?")
+    form = _read(consent.text).hidden
+    assert form["client_id"] == client_app.client_id
+
+    answer = browser.post(
+        f"{server}/oauth/authorize", data={**form, "decision": "approve"}, timeout=10
     )
     assert answer.status_code == 200, answer.text
     code = _read(answer.text).code

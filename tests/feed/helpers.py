@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 from sqlalchemy import delete, select
 
+from tessera.core.ids import shard_of
 from tessera.core.runtime import Runtime
 from tessera.feed.models import HomeFeedEntry
 from tessera.feed.service import feeds_of
@@ -68,8 +69,11 @@ async def wipe_feed(client: httpx.AsyncClient, user: User | None = None) -> None
                 statement = statement.where(HomeFeedEntry.account_id == int(user.id))
             await session.execute(statement)
         return
-    prefix = runtime.settings.redis_prefix + "feed:"
-    pattern = f"{prefix}{user.id}*" if user is not None else f"{prefix}*"
+    if user is not None:
+        store = RedisFeedStore(runtime.redis, runtime.settings.redis_prefix, 0)
+        await runtime.redis.delete(store.key(int(user.id)), store.marker(int(user.id)))
+        return
+    pattern = f"{runtime.settings.redis_prefix}feed:*"
     keys = [key async for key in runtime.redis.scan_iter(match=pattern, count=1000)]
     if keys:
         await runtime.redis.delete(*keys)
@@ -86,7 +90,8 @@ async def feed_exists(client: httpx.AsyncClient, user: User) -> bool:
                 .limit(1)
             )
             return found is not None
-    return bool(await runtime.redis.exists(f"{runtime.settings.redis_prefix}feed:{user.id}:built"))
+    store = RedisFeedStore(runtime.redis, runtime.settings.redis_prefix, 0)
+    return bool(await runtime.redis.exists(store.marker(int(user.id))))
 
 
 async def stored_ids(client: httpx.AsyncClient, user: User) -> set[int]:
@@ -107,20 +112,32 @@ async def stored_feeds(runtime: Runtime, account_ids: Sequence[int]) -> dict[int
     """The post ids in each of these stored feeds, ascending, as many times as stored."""
     feeds: dict[int, list[int]] = {account_id: [] for account_id in account_ids}
     store = feeds_of(runtime).store
-    for start in range(0, len(account_ids), CHUNK):
-        chunk = account_ids[start : start + CHUNK]
-        if not isinstance(store, RedisFeedStore):
+    if not isinstance(store, RedisFeedStore):
+        for start in range(0, len(account_ids), CHUNK):
             async with runtime.sessions() as session:
                 rows = await session.execute(
                     select(HomeFeedEntry.account_id, HomeFeedEntry.post_id).where(
-                        HomeFeedEntry.account_id.in_(chunk)
+                        HomeFeedEntry.account_id.in_(account_ids[start : start + CHUNK])
                     )
                 )
                 for account_id, post_id in rows:
                     feeds[account_id].append(post_id)
-            continue
-        # One script call, not a pipeline: packing 5000 commands costs a second in Python.
-        found = await store.redis.eval(_MEMBERS, len(chunk), *map(store.key, chunk))
-        for account_id, members in zip(chunk, found, strict=True):
-            feeds[account_id].extend(int(member) for member in members)
+        return {account_id: sorted(posts) for account_id, posts in feeds.items()}
+    return await redis_feeds(store, account_ids)
+
+
+async def redis_feeds(store: RedisFeedStore, account_ids: Sequence[int]) -> dict[int, list[int]]:
+    """`stored_feeds` of a Redis store, one Redis server's or a Redis Cluster's."""
+    feeds: dict[int, list[int]] = {account_id: [] for account_id in account_ids}
+    # One script call per shard's chunk, not a pipeline: packing 5000 commands costs a
+    # second in Python; a shard's feeds share a Redis Cluster slot.
+    shards: dict[int, list[int]] = {}
+    for account_id in account_ids:
+        shards.setdefault(shard_of(account_id), []).append(account_id)
+    for members in shards.values():
+        for start in range(0, len(members), CHUNK):
+            chunk = members[start : start + CHUNK]
+            found = await store.redis.eval(_MEMBERS, len(chunk), *map(store.key, chunk))
+            for account_id, posts in zip(chunk, found, strict=True):
+                feeds[account_id].extend(int(member) for member in posts)
     return {account_id: sorted(posts) for account_id, posts in feeds.items()}
