@@ -27,6 +27,7 @@ __all__ = [
     "authors_of",
     "bulk_insert_posts",
     "comments_of",
+    "count_photo_posts",
     "count_posts",
     "create_post",
     "delete_post",
@@ -43,6 +44,12 @@ __all__ = [
 async def count_posts(session: AsyncSession) -> int:
     """How many posts and comments exist (instance statistics)."""
     return await service.count_posts(session)
+
+
+async def count_photo_posts(session: AsyncSession, account_id: int) -> int:
+    """How many photo posts (not comments) the account has: what a profile shows as
+    its posts; Mastodon's `statuses_count` counts the comments too."""
+    return await repository.count_photo_posts(session, account_id)
 
 
 async def render_statuses(

@@ -24,6 +24,11 @@ async def count_posts(session: AsyncSession) -> int:
     return (await session.scalar(select(func.count()).select_from(Post))) or 0
 
 
+async def count_photo_posts(session: AsyncSession, account_id: int) -> int:
+    query = select(func.count()).where(Post.account_id == account_id, Post.in_reply_to_id.is_(None))
+    return (await session.scalar(query)) or 0
+
+
 async def add_details(
     session: AsyncSession, post_id: int, tags: Iterable[str], mentioned: Iterable[int]
 ) -> None:

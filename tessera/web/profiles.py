@@ -75,6 +75,7 @@ async def profile(
         "profile.html",
         title=f"@{account['username']}",
         account=account,
+        post_count=await posts.count_photo_posts(db, int(account["id"])),
         own=own,
         relationship=relationship,
         hidden=hidden,

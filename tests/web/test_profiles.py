@@ -52,7 +52,7 @@ async def test_a_profile_shows_who_it_is_their_counts_and_photo_grid(
         words = text_of(page.text)
         assert "Olive Owner" in words
         assert "Cats & <dogs>" in words
-        assert "4 posts 0 followers 0 following" in words  # the comment counts as a post
+        assert "3 posts 0 followers 0 following" in words  # photo posts; the comment is not one
         assert _grid(page.text) == [post["id"] for post in reversed(posts)]
         assert f'alt="Photo by @{owner.username}"' in page.text
         assert ">Follow</button>" in page.text
