@@ -3,8 +3,8 @@
 nginx, on the given port, balances `--api` `tessera serve --no-worker` processes on
 loopback ports; `--workers` `tessera worker` processes consume the broker's queues. All
 share the backing services of the settings: PostgreSQL, Redis, RabbitMQ and the media
-storage. The cluster migrates the database, starts nginx then the processes, and says
-it is ready once every API process answers `/health/ready` and nginx does too.
+storage. The cluster migrates the database, starts the processes, then nginx once every
+API process answers `/health/ready`, and says it is ready when nginx answers it too.
 
 A process that dies is started again (see `Child.keep_running`), as a supervisor such
 as systemd would. SIGTERM or SIGINT stops everything: nginx stops accepting and finishes
@@ -230,13 +230,15 @@ class Cluster:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + START_DEADLINE
         try:
-            await self.nginx.spawn()
-            await self.nginx.listening(self.address, deadline)
+            # nginx last: a request it took while the APIs were starting would count as
+            # their failure (max_fails) and keep them out of the upstream for a while.
             for child in [*self.apis, *self.workers]:
                 await child.spawn()
             if self.prometheus is not None:
                 await self.prometheus.spawn()
             await asyncio.gather(*(api.ready(deadline) for api in self.apis))
+            await self.nginx.spawn()
+            await self.nginx.listening(self.address, deadline)
             while not await answers_ready(*self.address):
                 if not self.nginx.running or loop.time() > deadline:
                     raise ChildFailed(self.nginx, "does not answer /health/ready")

@@ -66,8 +66,10 @@ log_format tessera '$remote_addr [$time_local] "$request_method $uri $server_pro
 
 # Every `tessera serve --no-worker` process. Passive health checks: a server that fails
 # max_fails times within fail_timeout (refused connections, resets, timeouts) is left
-# out for fail_timeout, then tried again.
+# out for fail_timeout, then tried again. The zone makes every nginx worker share one
+# count (without it each worker counts alone and may mark a server down on its own).
 upstream tessera_api {{
+    zone tessera_api 64k;
 {servers}
     keepalive 32;
 }}
