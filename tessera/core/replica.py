@@ -23,7 +23,8 @@ running on it when it went.
 Caches. Writers evict after their commit; a read of the lagging replica just after can
 put the old value back. So the keys a commit evicted are evicted once more when the
 replica has replayed past that commit (checked every `EVICT_POLL_SECONDS`, given up after
-`POSITION_SECONDS`).
+`POSITION_SECONDS`), and a last time `SETTLE_SECONDS` later: a read of the replica that
+began just before it replayed the commit may cache the old value after that eviction.
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ REPLICA_CONNECT_TIMEOUT = 1.0
 """Seconds the replica may take to accept a connection before reads go to the primary."""
 EVICT_POLL_SECONDS = 0.05
 """How often the replay position is asked for while evictions wait for it."""
+SETTLE_SECONDS = 1.0
+"""Far longer than a read takes from the replica into the cache."""
 POOL_SIZE, MAX_OVERFLOW = 5, 5
 """The read engine's pool: reads are short, and every process holds one of these."""
 
@@ -218,6 +221,9 @@ class Replica:
         self._retry_at = 0.0
         self._down = False
         self._evictions: list[tuple[int, float, list[str]]] = []
+        self._settling: list[tuple[float, list[str]]] = []
+        """Keys evicted once the replica replayed their commit, and when to evict them
+        the last time."""
         self._evictor: asyncio.Task[None] | None = None
 
     # -- connections -------------------------------------------------------------------
@@ -323,16 +329,23 @@ class Replica:
     async def _evict_replayed(self) -> None:
         """Evict again the keys of the commits the replica has replayed (or that waited
         for it longer than `POSITION_SECONDS`)."""
-        while self._evictions:
+        while self._evictions or self._settling:
             await asyncio.sleep(EVICT_POLL_SECONDS)
-            everything = await self._replayed_up_to(max(item[0] for item in self._evictions))
+            everything = bool(self._evictions) and await self._replayed_up_to(
+                max(item[0] for item in self._evictions)
+            )
             now, keys, waiting = time.monotonic(), set[str](), []
             for position, until, evicted in self._evictions:
                 if everything or position <= self._replayed or until <= now:
                     keys.update(evicted)
+                    self._settling.append((now + SETTLE_SECONDS, evicted))
                 else:
                     waiting.append((position, until, evicted))
             self._evictions = waiting
+            for at, evicted in self._settling:
+                if at <= now:
+                    keys.update(evicted)
+            self._settling = [(at, evicted) for at, evicted in self._settling if at > now]
             if keys:
                 try:
                     await self._cache.delete(*keys)
